@@ -1,0 +1,701 @@
+/**
+ * The Server-Sent Events wire format and {@linkcode SseWriter}, a writer that
+ * a web-standard handler returns as its `Response`.
+ *
+ * @module
+ */
+
+/**
+ * One server-sent event. Every field is optional, but an event needs at least
+ * one, and a named `event` needs `data` (clients dispatch nothing without it).
+ *
+ * @example Send a named event with JSON data
+ * ```ts
+ * import { encodeEvent, type SseEvent } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const tick: SseEvent = { event: "tick", id: 1, data: { i: 1 } };
+ * assert.equal(encodeEvent(tick), 'event: tick\nid: 1\ndata: {"i":1}\n\n');
+ * ```
+ */
+export interface SseEvent {
+  /** The event type; clients dispatch it under this name. No CR or LF. */
+  event?: string;
+  /**
+   * The payload. A string is sent as is, split into one `data:` line per
+   * line; any other value is sent as `JSON.stringify(value)`; `undefined`
+   * sends no `data:` line.
+   */
+  data?: unknown;
+  /**
+   * Sets the client's last event id, which it sends back as `Last-Event-ID`
+   * when it reconnects. `""` resets it. No CR, LF or NUL.
+   */
+  id?: string | number;
+  /** How long the client waits before reconnecting, in milliseconds. */
+  retry?: number;
+}
+
+/** Options for {@linkcode SseWriter}. */
+export interface SseWriterOptions {
+  /**
+   * Ends the stream when aborted, as `close()` does. Pass `request.signal` so
+   * the writer also learns of a client that goes away.
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds of silence on the wire after which a `:` comment is sent so
+   * that proxies and load balancers keep the connection open. `0` turns it
+   * off.
+   *
+   * @default {15000}
+   */
+  keepAlive?: number;
+  /**
+   * How much queued text (in UTF-16 code units: bytes, for ASCII) the writer
+   * holds for a busy client before `write()` makes the producer wait.
+   *
+   * @default {65536}
+   */
+  highWaterMark?: number;
+  /**
+   * Extra response headers. They may replace `cache-control`; hop-by-hop
+   * headers (`connection`, `keep-alive`, `transfer-encoding`, …) are
+   * rejected because HTTP/2 forbids them.
+   */
+  headers?: HeadersInit;
+  /**
+   * The response status: an integer from 200 to 599 that allows a body.
+   *
+   * @default {200}
+   */
+  status?: number;
+}
+
+/**
+ * What `write()` and `comment()` reject with once the writer is closed: the
+ * client went away, `close()` was called or `options.signal` aborted.
+ *
+ * @example Stop producing when the client is gone
+ * ```ts
+ * import { SseClosedError, SseWriter } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const writer = new SseWriter();
+ * writer.close();
+ * await assert.rejects(writer.write({ data: "late" }), SseClosedError);
+ * ```
+ */
+export class SseClosedError extends Error {
+  /** Creates the error; the message says the stream is closed. */
+  constructor(message = "Cannot write event: the stream is closed") {
+    super(message);
+    this.name = "SseClosedError";
+  }
+}
+
+const ENCODER = new TextEncoder();
+const LINE_BREAK = /\r\n|\r|\n/;
+const HAS_LINE_BREAK = /[\r\n]/;
+const HAS_LINE_BREAK_OR_NUL = /[\r\n\0]/;
+const KEEP_ALIVE_CHUNK = ENCODER.encode(":\n");
+const DEFAULT_KEEP_ALIVE = 15_000;
+const DEFAULT_HIGH_WATER_MARK = 65_536;
+/** setTimeout and setInterval take at most this many milliseconds. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+const HOP_BY_HOP_HEADERS = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+const NULL_BODY_STATUSES = [204, 205, 304];
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Quotes and shortens a bad value so that an error message can show it. */
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    const quoted = JSON.stringify(value);
+    return quoted.length > 60 ? `${quoted.slice(0, 56)}..."` : quoted;
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return value.toString();
+  if (Array.isArray(value)) return "an array";
+  if (value !== null && typeof value === "object") return "an object";
+  return String(value);
+}
+
+/** Prefixes every line of `text` with `field: `, splitting on CR, LF and CRLF. */
+function encodeLines(field: string, text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return `${field}: ${text}\n`;
+  return `${field}: ${text.split(LINE_BREAK).join(`\n${field}: `)}\n`;
+}
+
+function stringifyData(data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot encode event: \`data\` is not JSON-serializable: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+  if (json === undefined) {
+    throw new TypeError(
+      `Cannot encode event: \`data\` is not JSON-serializable: ${
+        describe(data)
+      }`,
+    );
+  }
+  return json;
+}
+
+/**
+ * Encodes one event as the exact text sent on the wire, ending in the blank
+ * line that makes the client dispatch it. Every field is written as
+ * `field: value`, so a value starting with a space keeps it.
+ *
+ * Throws a `TypeError` for a field of the wrong type, an `event` or `id` with
+ * a line break, an `id` with NUL, data that `JSON.stringify` cannot encode, a
+ * named `event` without `data`, or an event with no field; a `RangeError` for
+ * a `retry` that is not a non-negative safe integer or an `id` that is not a
+ * finite number.
+ *
+ * @see {@link https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation}
+ *
+ * @example Multi-line data becomes one `data:` line per line
+ * ```ts
+ * import { encodeEvent } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeEvent({ data: "a\r\nb" }), "data: a\ndata: b\n\n");
+ * assert.throws(() => encodeEvent({ event: "a\nb", data: "" }), TypeError);
+ * ```
+ */
+export function encodeEvent(event: SseEvent): string {
+  if (event === null || typeof event !== "object") {
+    throw new TypeError(
+      `Cannot encode event: expected an object, got ${describe(event)}`,
+    );
+  }
+  const { event: name, data, id, retry } = event;
+  let text = "";
+  if (name !== undefined) {
+    if (typeof name !== "string") {
+      throw new TypeError(
+        `Cannot encode event: \`event\` must be a string, got ${
+          describe(name)
+        }`,
+      );
+    }
+    if (HAS_LINE_BREAK.test(name)) {
+      throw new TypeError(
+        `Cannot encode event: \`event\` contains a line break: ${
+          describe(name)
+        }`,
+      );
+    }
+    if (data === undefined) {
+      throw new TypeError(
+        `Cannot encode event: \`event\` ${
+          describe(name)
+        } has no \`data\`, so clients would never dispatch it`,
+      );
+    }
+    text = `event: ${name}\n`;
+  }
+  if (id !== undefined) {
+    if (typeof id === "number") {
+      if (!Number.isFinite(id)) {
+        throw new RangeError(
+          `Cannot encode event: \`id\` must be a finite number, got ${id}`,
+        );
+      }
+    } else if (typeof id !== "string") {
+      throw new TypeError(
+        `Cannot encode event: \`id\` must be a string or a number, got ${
+          describe(id)
+        }`,
+      );
+    } else if (HAS_LINE_BREAK_OR_NUL.test(id)) {
+      throw new TypeError(
+        `Cannot encode event: \`id\` contains a line break or NUL: ${
+          describe(id)
+        }`,
+      );
+    }
+    text += `id: ${id}\n`;
+  }
+  if (retry !== undefined) {
+    if (typeof retry !== "number") {
+      throw new TypeError(
+        `Cannot encode event: \`retry\` must be a number, got ${
+          describe(retry)
+        }`,
+      );
+    }
+    if (!Number.isSafeInteger(retry) || retry < 0) {
+      throw new RangeError(
+        `Cannot encode event: \`retry\` must be a non-negative integer of milliseconds, got ${retry}`,
+      );
+    }
+    text += `retry: ${retry}\n`;
+  }
+  if (data !== undefined) {
+    // JSON never holds a raw line break, so only strings need splitting.
+    text += typeof data === "string"
+      ? encodeLines("data", data)
+      : `data: ${stringifyData(data)}\n`;
+  }
+  if (text === "") {
+    throw new TypeError(
+      "Cannot encode event: it has none of `event`, `data`, `id` and `retry`",
+    );
+  }
+  return text + "\n";
+}
+
+/**
+ * Encodes a comment: one `:` line per line of `text`. Clients ignore
+ * comments; they keep a connection busy or carry notes for humans.
+ *
+ * @example
+ * ```ts
+ * import { encodeComment } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeComment("hello\nworld"), ": hello\n: world\n");
+ * assert.equal(encodeComment(), ":\n");
+ * ```
+ */
+export function encodeComment(text = ""): string {
+  if (typeof text !== "string") {
+    throw new TypeError(
+      `Cannot encode comment: \`text\` must be a string, got ${describe(text)}`,
+    );
+  }
+  return text === "" ? ":\n" : encodeLines("", text);
+}
+
+function checkOptions(options: SseWriterOptions): Headers {
+  const { keepAlive, highWaterMark, status } = options;
+  if (
+    keepAlive !== undefined &&
+    !(typeof keepAlive === "number" && keepAlive >= 0 &&
+      keepAlive <= MAX_TIMER_DELAY)
+  ) {
+    throw new RangeError(
+      `Cannot create SseWriter: \`keepAlive\` must be 0 (off) or milliseconds up to ${MAX_TIMER_DELAY}, got ${
+        describe(keepAlive)
+      }`,
+    );
+  }
+  if (
+    highWaterMark !== undefined &&
+    !(Number.isSafeInteger(highWaterMark) && highWaterMark >= 0)
+  ) {
+    throw new RangeError(
+      `Cannot create SseWriter: \`highWaterMark\` must be a non-negative integer, got ${
+        describe(highWaterMark)
+      }`,
+    );
+  }
+  if (
+    status !== undefined &&
+    !(Number.isInteger(status) && status >= 200 && status <= 599 &&
+      !NULL_BODY_STATUSES.includes(status))
+  ) {
+    throw new RangeError(
+      `Cannot create SseWriter: \`status\` must be an integer from 200 to 599 that allows a body, got ${
+        describe(status)
+      }`,
+    );
+  }
+  const headers = new Headers(options.headers);
+  for (const name of HOP_BY_HOP_HEADERS) {
+    if (headers.has(name)) {
+      throw new TypeError(
+        `Cannot create SseWriter: \`headers\` must not set the hop-by-hop header "${name}"`,
+      );
+    }
+  }
+  const type = headers.get("content-type");
+  if (type !== null && !/^text\/event-stream\s*(;|$)/i.test(type)) {
+    throw new TypeError(
+      `Cannot create SseWriter: \`headers\` sets content-type ${
+        describe(type)
+      }, but an event stream is "text/event-stream"`,
+    );
+  }
+  if (type === null) {
+    headers.set("content-type", "text/event-stream; charset=utf-8");
+  }
+  if (!headers.has("cache-control")) {
+    headers.set("cache-control", "no-cache, no-transform");
+  }
+  headers.set("x-accel-buffering", "no");
+  return headers;
+}
+
+function rejectClosed(): Promise<never> {
+  const rejection = Promise.reject(new SseClosedError());
+  // A client going away is routine: a producer that does not await its writes
+  // must not crash the process with an unhandled rejection. Awaiting callers
+  // still see the error.
+  rejection.catch(() => {});
+  return rejection;
+}
+
+interface Room {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: SseClosedError) => void;
+}
+
+/**
+ * Streams server-sent events to one client through the web-standard
+ * `Response` it holds. Return `writer.response` from the handler, then write
+ * events; the writer handles the rest:
+ *
+ * - **Delivery.** An event written while the client waits for data goes out
+ *   at once. Events written while the client is still busy are joined into
+ *   one chunk that it gets when it next reads, so fast producers pay the
+ *   per-chunk cost of the HTTP stack once per batch, not per event.
+ * - **Backpressure.** `write()` resolves at once while the queued text is
+ *   under `highWaterMark`; above it, the promise waits until the client has
+ *   taken the queue, so a producer that awaits its writes holds at most
+ *   about `highWaterMark` in memory, however slow the client.
+ * - **Keep-alive.** After `keepAlive` ms with nothing sent, a `:` comment
+ *   goes out. One shared timer serves every writer with the same period.
+ * - **Closing.** The client disconnecting, `options.signal` aborting and
+ *   `close()` all end the writer the same way, once: `closed` becomes true,
+ *   `signal` aborts, keep-alive stops, and writes reject with
+ *   {@linkcode SseClosedError}.
+ *
+ * @example A stream of ticks that stops when the client leaves
+ * ```ts
+ * import { SseWriter } from "./sse.ts";
+ *
+ * function handler(request: Request): Response {
+ *   const writer = new SseWriter({ signal: request.signal });
+ *   let i = 0;
+ *   const timer = setInterval(() => {
+ *     writer.write({ event: "tick", id: ++i, data: { i } });
+ *     if (i === 3) writer.close();
+ *   }, 1000);
+ *   writer.signal.addEventListener("abort", () => clearInterval(timer));
+ *   return writer.response;
+ * }
+ * ```
+ *
+ * @example What the client receives
+ * ```ts
+ * import { SseWriter } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const writer = new SseWriter();
+ * await writer.write({ event: "greeting", data: "hello" });
+ * writer.close();
+ * assert.equal(
+ *   await writer.response.text(),
+ *   "event: greeting\ndata: hello\n\n",
+ * );
+ * ```
+ */
+export class SseWriter {
+  /**
+   * The one response for this stream: status 200 (or `options.status`),
+   * `content-type: text/event-stream; charset=utf-8`,
+   * `cache-control: no-cache, no-transform` and `x-accel-buffering: no`,
+   * plus `options.headers`.
+   */
+  readonly response: Response;
+  /**
+   * Aborted once the stream has ended, for whatever reason. Hand it to the
+   * timers, fetches and loops that produce events so they stop at once.
+   */
+  readonly signal: AbortSignal;
+
+  static #keepAliveGroups = new Map<
+    number,
+    { writers: Set<SseWriter>; timer: ReturnType<typeof setInterval> }
+  >();
+
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #abort = new AbortController();
+  #options: SseWriterOptions;
+  #keepAlive: number;
+  #highWaterMark: number;
+  /** Encoded events not yet handed to the client, joined as one string. */
+  #queued = "";
+  /** True while the client has asked for data that the writer did not have. */
+  #waiting = false;
+  #room: Room | undefined;
+  /** When a chunk last went to the client (`Date.now()`), for keep-alive. */
+  #lastSent = 0;
+  #started = false;
+  #closed = false;
+
+  /** Creates a writer; see {@linkcode SseWriterOptions} for the defaults. */
+  constructor(options: SseWriterOptions = {}) {
+    const headers = checkOptions(options);
+    this.#options = options;
+    this.#keepAlive = options.keepAlive ?? DEFAULT_KEEP_ALIVE;
+    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => this.#pull(),
+      cancel: () => this.#end(false),
+    }, { highWaterMark: 0 });
+    this.response = new Response(body, {
+      status: options.status ?? 200,
+      headers,
+    });
+    this.signal = this.#abort.signal;
+    const { signal } = options;
+    if (signal?.aborted) {
+      this.#end(true);
+    } else {
+      signal?.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  /** True once the stream has ended; writes then reject. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * How much encoded text is queued for a busy client, in UTF-16 code units
+   * (bytes, for ASCII), as `WebSocket.bufferedAmount` counts bytes not yet
+   * sent. `write()` waits while it is above `highWaterMark`.
+   */
+  get bufferedAmount(): number {
+    return this.#queued.length;
+  }
+
+  /**
+   * Validates and queues one event. Throws at once, queueing nothing, for an
+   * event that {@linkcode encodeEvent} rejects. The promise resolves when
+   * there is room for more (see the class docs on backpressure) and rejects
+   * with {@linkcode SseClosedError} once the writer is closed.
+   */
+  write(event: SseEvent): Promise<void> {
+    return this.#send(encodeEvent(event));
+  }
+
+  /**
+   * Queues a comment, one `:` line per line of `text`. Settles like
+   * `write()`.
+   */
+  comment(text = ""): Promise<void> {
+    return this.#send(encodeComment(text));
+  }
+
+  /**
+   * Ends the stream once the events already queued are delivered. Calling it
+   * again does nothing.
+   */
+  close(): void {
+    this.#end(true);
+  }
+
+  #send(text: string): Promise<void> {
+    if (this.#closed) return rejectClosed();
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#enqueue(ENCODER.encode(text));
+      return RESOLVED;
+    }
+    this.#queued += text;
+    if (this.#queued.length <= this.#highWaterMark) return RESOLVED;
+    if (this.#room === undefined) {
+      let resolve!: () => void;
+      let reject!: (error: SseClosedError) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {}); // see rejectClosed()
+      this.#room = { promise, resolve, reject };
+    }
+    return this.#room.promise;
+  }
+
+  #enqueue(chunk: Uint8Array): void {
+    this.#controller.enqueue(chunk);
+    this.#lastSent = Date.now();
+  }
+
+  /** The client reads: hand it everything queued, or wait for the next write. */
+  #pull(): void {
+    if (this.#closed) return;
+    if (!this.#started) {
+      // Keep-alive starts with the first read, so a writer whose response is
+      // never sent holds no timer.
+      this.#started = true;
+      this.#lastSent = Date.now();
+      if (this.#keepAlive > 0) SseWriter.#joinKeepAlive(this);
+    }
+    if (this.#queued === "") {
+      this.#waiting = true;
+      return;
+    }
+    this.#enqueue(ENCODER.encode(this.#queued));
+    this.#queued = "";
+    const room = this.#room;
+    this.#room = undefined;
+    room?.resolve();
+  }
+
+  #onAbort = (): void => this.#end(true);
+
+  /** The one close path. `flush` is false when the client is already gone. */
+  #end(flush: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiting = false;
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    SseWriter.#leaveKeepAlive(this);
+    if (flush) {
+      if (this.#queued !== "") {
+        this.#controller.enqueue(ENCODER.encode(this.#queued));
+      }
+      this.#controller.close();
+    }
+    this.#queued = "";
+    this.#room?.reject(new SseClosedError());
+    this.#room = undefined;
+    this.#abort.abort();
+  }
+
+  /** Sends a keep-alive comment if the client has waited `keepAlive` ms. */
+  #keepAliveDue(now: number): void {
+    if (!this.#waiting || now - this.#lastSent < this.#keepAlive) return;
+    this.#waiting = false;
+    try {
+      this.#enqueue(KEEP_ALIVE_CHUNK);
+    } catch {
+      this.#end(false);
+    }
+  }
+
+  // One timer per keep-alive period serves all writers with that period. It
+  // ticks four times a period, so a comment follows between 1 and 1.25
+  // periods of silence, and it stops when the last writer closes.
+  static #joinKeepAlive(writer: SseWriter): void {
+    const period = writer.#keepAlive;
+    let group = SseWriter.#keepAliveGroups.get(period);
+    if (group === undefined) {
+      const writers = new Set<SseWriter>();
+      const timer = setInterval(() => {
+        const now = Date.now();
+        for (const writer of writers) writer.#keepAliveDue(now);
+      }, Math.max(1, period / 4));
+      group = { writers, timer };
+      SseWriter.#keepAliveGroups.set(period, group);
+    }
+    group.writers.add(writer);
+  }
+
+  static #leaveKeepAlive(writer: SseWriter): void {
+    const group = SseWriter.#keepAliveGroups.get(writer.#keepAlive);
+    if (group === undefined || !group.writers.delete(writer)) return;
+    if (group.writers.size === 0) {
+      clearInterval(group.timer);
+      SseWriter.#keepAliveGroups.delete(writer.#keepAlive);
+    }
+  }
+}
+
+/** Options for {@linkcode sseResponse}. */
+export interface SseResponseOptions extends SseWriterOptions {
+  /**
+   * Called with what `run` threw or rejected with, unless it only reports the
+   * stream being closed. The client never sees it; its stream simply ends.
+   *
+   * @default {console.error}
+   */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Runs `run` with a new {@linkcode SseWriter} and returns its response. The
+ * writer closes when `run` settles. If `run` fails, the error goes to
+ * `options.onError`, never to the client; errors that only say the stream was
+ * closed ({@linkcode SseClosedError}, or the abort of `writer.signal`) are
+ * the normal end of a stream and are ignored.
+ *
+ * @example Three ticks, then the stream ends
+ * ```ts
+ * import { sseResponse } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const response = sseResponse(async (writer) => {
+ *   for (let i = 1; i <= 3; i++) await writer.write({ id: i, data: i });
+ * });
+ * assert.equal(
+ *   await response.text(),
+ *   "id: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n",
+ * );
+ * ```
+ */
+export function sseResponse(
+  run: (writer: SseWriter) => unknown,
+  options: SseResponseOptions = {},
+): Response {
+  if (typeof run !== "function") {
+    throw new TypeError(
+      `Cannot create SSE response: \`run\` must be a function, got ${
+        describe(run)
+      }`,
+    );
+  }
+  const { onError = console.error, ...writerOptions } = options;
+  const writer = new SseWriter(writerOptions);
+  (async () => {
+    try {
+      await run(writer);
+    } catch (error) {
+      const closing = error instanceof SseClosedError ||
+        (writer.closed &&
+          (error === writer.signal.reason ||
+            (error as Error)?.name === "AbortError"));
+      if (!closing) onError(error);
+    } finally {
+      writer.close();
+    }
+  })();
+  return writer.response;
+}
+
+/**
+ * The id of the last event a reconnecting client saw: its `Last-Event-ID`
+ * header, or else a `lastEventId` query parameter (for clients that cannot
+ * set headers). `undefined` on a first connection.
+ *
+ * @example
+ * ```ts
+ * import { lastEventId } from "./sse.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const request = new Request("http://localhost/sse", {
+ *   headers: { "last-event-id": "41" },
+ * });
+ * assert.equal(lastEventId(request), "41");
+ * assert.equal(lastEventId(new Request("http://localhost/sse")), undefined);
+ * ```
+ */
+export function lastEventId(request: Request): string | undefined {
+  return request.headers.get("last-event-id") ??
+    new URL(request.url).searchParams.get("lastEventId") ?? undefined;
+}

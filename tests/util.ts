@@ -1,0 +1,90 @@
+// Helpers shared by the tests: a real server on an ephemeral loopback port,
+// and ways to read a body as it streams.
+
+/** Serves `handler` on 127.0.0.1 for the length of `fn`, then shuts down. */
+export async function withServer(
+  handler: Deno.ServeHandler,
+  fn: (url: URL) => Promise<void>,
+): Promise<void> {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    handler,
+  );
+  try {
+    await fn(new URL(`http://127.0.0.1:${server.addr.port}/`));
+  } finally {
+    await server.shutdown();
+  }
+}
+
+/** Reads a stream of bytes as text, one chunk at a time. */
+export class TextReader {
+  readonly chunks: string[] = [];
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #decoder = new TextDecoder();
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.getReader();
+  }
+
+  /** The next chunk, or `undefined` at the end of the stream. */
+  async next(): Promise<string | undefined> {
+    const { value, done } = await this.#reader.read();
+    if (done) return undefined;
+    const text = this.#decoder.decode(value, { stream: true });
+    this.chunks.push(text);
+    return text;
+  }
+
+  /** Reads until the text received so far includes `needle`. */
+  async until(needle: string): Promise<string> {
+    while (!this.chunks.join("").includes(needle)) {
+      if (await this.next() === undefined) {
+        throw new Error(`Stream ended before ${JSON.stringify(needle)}`);
+      }
+    }
+    return this.chunks.join("");
+  }
+
+  /** Everything up to the end of the stream. */
+  async rest(): Promise<string> {
+    while (await this.next() !== undefined);
+    return this.chunks.join("");
+  }
+
+  cancel(): Promise<void> {
+    return this.#reader.cancel();
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A timer that can be cancelled, for bounding a wait without a leak. */
+export function deadline(
+  ms: number,
+): { reached: Promise<"deadline">; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout>;
+  let settle: (value: "deadline") => void;
+  const reached = new Promise<"deadline">((resolve) => {
+    settle = resolve;
+    timer = setTimeout(() => resolve("deadline"), ms);
+  });
+  return {
+    reached,
+    cancel() {
+      clearTimeout(timer);
+      settle("deadline");
+    },
+  };
+}
+
+/** Resolves when `signal` aborts (at once if it already has). */
+export function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
