@@ -39,3 +39,12 @@ export {
   SseWriter,
   type SseWriterOptions,
 } from "./sse.ts";
+export {
+  BroadcastChannelBackplane,
+  type SseBackplane,
+  type SseBackplaneMessage,
+  SseChannel,
+  type SseChannelOptions,
+  type SseConnectOptions,
+  type SseSendOptions,
+} from "./channel.ts";

@@ -353,6 +353,16 @@ function rejectClosed(): Promise<never> {
   return rejection;
 }
 
+/**
+ * Internal to ssekit, for `channel.ts`; not exported by `mod.ts`. `send`
+ * queues an event encoded once for many writers (the same bytes go to every
+ * idle client); `drop` ends a writer without delivering its queue.
+ */
+export const writerInternals = {} as {
+  send(writer: SseWriter, text: string, bytes?: Uint8Array): Promise<void>;
+  drop(writer: SseWriter): void;
+};
+
 interface Room {
   promise: Promise<void>;
   resolve: () => void;
@@ -423,6 +433,11 @@ export class SseWriter {
    */
   readonly signal: AbortSignal;
 
+  static {
+    writerInternals.send = (writer, text, bytes) => writer.#send(text, bytes);
+    writerInternals.drop = (writer) => writer.#end("drop");
+  }
+
   static #keepAliveGroups = new Map<
     number,
     { writers: Set<SseWriter>; timer: ReturnType<typeof setInterval> }
@@ -454,7 +469,7 @@ export class SseWriter {
         this.#controller = controller;
       },
       pull: () => this.#pull(),
-      cancel: () => this.#end(false),
+      cancel: () => this.#end("gone"),
     }, { highWaterMark: 0 });
     this.response = new Response(body, {
       status: options.status ?? 200,
@@ -463,7 +478,7 @@ export class SseWriter {
     this.signal = this.#abort.signal;
     const { signal } = options;
     if (signal?.aborted) {
-      this.#end(true);
+      this.#end("flush");
     } else {
       signal?.addEventListener("abort", this.#onAbort, { once: true });
     }
@@ -506,14 +521,15 @@ export class SseWriter {
    * again does nothing.
    */
   close(): void {
-    this.#end(true);
+    this.#end("flush");
   }
 
-  #send(text: string): Promise<void> {
+  /** Queues `text`; `bytes`, if given, is `text` already encoded. */
+  #send(text: string, bytes?: Uint8Array): Promise<void> {
     if (this.#closed) return rejectClosed();
     if (this.#waiting) {
       this.#waiting = false;
-      this.#enqueue(ENCODER.encode(text));
+      this.#enqueue(bytes ?? ENCODER.encode(text));
       return RESOLVED;
     }
     this.#queued += text;
@@ -557,21 +573,23 @@ export class SseWriter {
     room?.resolve();
   }
 
-  #onAbort = (): void => this.#end(true);
+  #onAbort = (): void => this.#end("flush");
 
-  /** The one close path. `flush` is false when the client is already gone. */
-  #end(flush: boolean): void {
+  /**
+   * The one close path. `flush` delivers what is queued first; `drop` ends
+   * the stream without it (a client too slow to keep); `gone` is for a client
+   * that already left.
+   */
+  #end(how: "flush" | "drop" | "gone"): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#waiting = false;
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     SseWriter.#leaveKeepAlive(this);
-    if (flush) {
-      if (this.#queued !== "") {
-        this.#controller.enqueue(ENCODER.encode(this.#queued));
-      }
-      this.#controller.close();
+    if (how === "flush" && this.#queued !== "") {
+      this.#controller.enqueue(ENCODER.encode(this.#queued));
     }
+    if (how !== "gone") this.#controller.close();
     this.#queued = "";
     this.#room?.reject(new SseClosedError());
     this.#room = undefined;
@@ -585,7 +603,7 @@ export class SseWriter {
     try {
       this.#enqueue(KEEP_ALIVE_CHUNK);
     } catch {
-      this.#end(false);
+      this.#end("gone");
     }
   }
 

@@ -1,0 +1,247 @@
+// Channels sharing a backplane: in-process with every delivery order that
+// fast-check can find, and as two real servers in two workers.
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import {
+  type SseBackplane,
+  type SseBackplaneMessage,
+  SseChannel,
+} from "../mod.ts";
+import { delay } from "./util.ts";
+
+/** A backplane whose messages wait in a queue until the test delivers them. */
+class ManualBackplane implements SseBackplane {
+  peer?: ManualBackplane;
+  queue: SseBackplaneMessage[] = [];
+  #listener?: (message: SseBackplaneMessage) => void;
+  publish(message: SseBackplaneMessage): void {
+    this.peer!.queue.push(structuredClone(message));
+  }
+  subscribe(listener: (message: SseBackplaneMessage) => void): void {
+    this.#listener = listener;
+  }
+  deliverOne(): void {
+    const message = this.queue.shift();
+    if (message) this.#listener!(message);
+  }
+  close(): void {}
+}
+
+/**
+ * A client reading one channel's stream, parsed as it arrives. `lastId()` is
+ * what EventSource would send back as `Last-Event-ID`: the last id field,
+ * also of a block without data.
+ */
+function listen(channel: SseChannel, last?: string) {
+  const headers: HeadersInit = last === undefined
+    ? {}
+    : { "last-event-id": last };
+  const body = channel.connect(new Request("http://x/", { headers })).body!;
+  const reader = body.getReader();
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  const decoder = new TextDecoder();
+  let raw = "";
+  const done = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const text = decoder.decode(value, { stream: true });
+      raw += text;
+      parser.feed(text);
+    }
+  })();
+  const lastId = () => [...raw.matchAll(/^id: (.*)\n/gm)].at(-1)?.[1];
+  return { events, done, lastId, leave: () => reader.cancel() };
+}
+
+type Step = "sendA" | "sendB" | "toB" | "toA" | "move";
+
+Deno.test("A client moved between instances misses nothing and gets nothing twice", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.constantFrom<Step>("sendA", "sendB", "toB", "toA", "move"), {
+        maxLength: 40,
+      }),
+      async (steps) => {
+        const planes = [new ManualBackplane(), new ManualBackplane()];
+        planes[0].peer = planes[1];
+        planes[1].peer = planes[0];
+        const channels = planes.map((backplane) =>
+          new SseChannel({ backplane, keepAlive: 0 })
+        );
+        const received: EventSourceMessage[] = [];
+        let at = 0;
+        let client = listen(channels[at]);
+        let lastId: string | undefined; // as EventSource keeps it
+        const sent: string[] = [];
+        for (const step of steps) {
+          if (step === "sendA" || step === "sendB") {
+            const data = `${step.at(-1)}${sent.length}`;
+            channels[step === "sendA" ? 0 : 1].send({ data });
+            sent.push(data);
+          } else if (step === "toB") planes[1].deliverOne();
+          else if (step === "toA") planes[0].deliverOne();
+          else {
+            await delay(0); // the client reads what was sent to it
+            await client.leave();
+            await client.done;
+            received.push(...client.events);
+            at = 1 - at;
+            lastId = client.lastId() ?? lastId;
+            client = listen(channels[at], lastId);
+          }
+        }
+        while (planes.some((plane) => plane.queue.length > 0)) {
+          planes[0].deliverOne();
+          planes[1].deliverOne();
+        }
+        for (const channel of channels) channel.close();
+        await client.done;
+        received.push(...client.events);
+
+        assert.deepEqual(
+          received.filter((event) => event.event === "reset"),
+          [],
+        );
+        const data = received.map((event) => event.data);
+        assert.deepEqual([...data].sort(), [...sent].sort(), "each once");
+        for (const origin of ["A", "B"]) {
+          const own = (list: string[]) => list.filter((d) => d[0] === origin);
+          assert.deepEqual(own(data), own(sent), `${origin} in order`);
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("A channel joined mid-stream resets a client it cannot catch up", async () => {
+  const planes = [new ManualBackplane(), new ManualBackplane()];
+  planes[0].peer = planes[1];
+  planes[1].peer = planes[0];
+  const [a, b] = planes.map((backplane) =>
+    new SseChannel({ backplane, keepAlive: 0 })
+  );
+  const early = listen(a);
+  await delay(0);
+  await early.leave();
+  await early.done;
+  a.send({ data: "1" });
+  planes[1].queue.length = 0; // b never hears of it
+  a.send({ data: "2" });
+  planes[1].deliverOne();
+  // The client left a before event 1; b cannot give it event 1.
+  const client = listen(b, early.lastId());
+  b.close();
+  a.close();
+  await client.done;
+  assert.equal(client.events.length, 1);
+  assert.equal(client.events[0].event, "reset");
+  assert.equal(
+    client.events[0].data,
+    '{"reason":"events after the last event id are no longer in the history"}',
+  );
+});
+
+Deno.test("A channel with a backplane assigns ids itself", () => {
+  const channel = new SseChannel({ backplane: new ManualBackplane() });
+  assert.throws(() => channel.send({ id: "mine", data: 1 }), {
+    name: "TypeError",
+    message:
+      "Cannot send event: a channel with a backplane assigns ids itself, so `id` must be left out",
+  });
+  channel.close();
+});
+
+/** Starts channel_worker.ts in a worker; resolves with its port. */
+async function startWorker(name: string) {
+  const worker = new Worker(new URL("channel_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const port = await new Promise<number>((resolve) => {
+    worker.onmessage = (event) => resolve(event.data.port);
+    worker.postMessage({ name });
+  });
+  return {
+    url: new URL(`http://127.0.0.1:${port}/`),
+    async stop() {
+      await new Promise((resolve) => {
+        worker.onmessage = resolve;
+        worker.postMessage("stop");
+      });
+      worker.terminate();
+    },
+  };
+}
+
+async function readEvents(
+  url: URL,
+  count: number,
+  headers: HeadersInit = {},
+): Promise<EventSourceMessage[]> {
+  const response = await fetch(new URL("events", url), { headers });
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  const reader = response.body!.pipeThrough(new TextDecoderStream())
+    .getReader();
+  while (events.length < count) parser.feed((await reader.read()).value!);
+  await reader.cancel();
+  return events;
+}
+
+async function post(url: URL, data: string): Promise<string> {
+  const response = await fetch(new URL("send", url), {
+    method: "POST",
+    body: data,
+  });
+  return await response.text();
+}
+
+Deno.test("Two servers in two workers share a channel over BroadcastChannel", async () => {
+  const name = `ssekit-test-${crypto.randomUUID()}`;
+  const servers = [await startWorker(name), await startWorker(name)];
+  try {
+    const [one, two] = servers.map((server) => server.url);
+    // A client on each server; both see events sent to either.
+    const reading = [readEvents(one, 40), readEvents(two, 40)];
+    await delay(50); // both clients connected
+    const sent: string[] = [];
+    await Promise.all(["one", "two"].map(async (origin) => {
+      const url = origin === "one" ? one : two;
+      for (let i = 0; i < 20; i++) {
+        await post(url, `${origin}-${i}`);
+        sent.push(`${origin}-${i}`);
+      }
+    }));
+    for (const events of await Promise.all(reading)) {
+      const data = events.map((event) => event.data);
+      assert.deepEqual([...data].sort(), sent.sort());
+      for (const origin of ["one", "two"]) {
+        const own = data.filter((d) => d.startsWith(origin));
+        assert.deepEqual(
+          own,
+          Array.from({ length: 20 }, (_, i) => `${origin}-${i}`),
+        );
+      }
+    }
+
+    // A client leaves server one mid-stream and resumes on server two.
+    const moving = readEvents(one, 5);
+    await delay(50);
+    for (let i = 0; i < 5; i++) await post(one, `before-${i}`);
+    const seen = await moving;
+    for (let i = 0; i < 5; i++) await post(two, `after-${i}`);
+    await delay(50); // server two has heard every event
+    const resumed = await readEvents(two, 5, {
+      "last-event-id": seen.at(-1)!.id!,
+    });
+    assert.deepEqual(
+      resumed.map((event) => event.data),
+      Array.from({ length: 5 }, (_, i) => `after-${i}`),
+    );
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+});

@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { SseChannel, SseClosedError } from "../mod.ts";
+import { aborted, delay, TextReader, withServer } from "./util.ts";
+
+/** Reads an SSE body as it streams and parses it with eventsource-parser. */
+class EventReader {
+  readonly events: EventSourceMessage[] = [];
+  readonly body: TextReader;
+  #parser = createParser({ onEvent: (event) => this.events.push(event) });
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.body = new TextReader(body);
+  }
+
+  /** Reads until `count` events have arrived (or the stream ends). */
+  async take(count: number): Promise<EventSourceMessage[]> {
+    while (this.events.length < count) {
+      const chunk = await this.body.next();
+      if (chunk === undefined) break;
+      this.#parser.feed(chunk);
+    }
+    return this.events;
+  }
+
+  async rest(): Promise<EventSourceMessage[]> {
+    return await this.take(Infinity);
+  }
+}
+
+function ids(events: EventSourceMessage[]): (string | undefined)[] {
+  return events.map((event) => event.id);
+}
+
+function range(from: number, to: number): string[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+}
+
+Deno.test("SseChannel delivers every event to every client, in order", async () => {
+  const channel = new SseChannel();
+  const clients = 20;
+  const events = 300;
+  await withServer((request) => channel.connect(request), async (url) => {
+    const readers = await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const response = await fetch(url);
+        return new EventReader(response.body!);
+      }),
+    );
+    while (channel.size < clients) await delay(1);
+    for (let i = 1; i <= events; i++) {
+      assert.equal(channel.send({ data: { i } }), String(i));
+      if (i % 50 === 0) await delay(1);
+    }
+    channel.close();
+    for (const reader of readers) {
+      const got = await reader.rest();
+      assert.deepEqual(ids(got), range(1, events));
+      assert.deepEqual(
+        got.map((event) => JSON.parse(event.data).i),
+        range(1, events).map(Number),
+      );
+    }
+    assert.equal(channel.size, 0);
+  });
+});
+
+Deno.test("SseChannel sends the same bytes to every waiting client", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const readers = [1, 2, 3].map(() =>
+    channel.connect(new Request("http://localhost/")).body!.getReader()
+  );
+  for (const reader of readers) {
+    const { value } = await reader.read();
+    assert.equal(new TextDecoder().decode(value), "id: 0\n\n"); // position
+  }
+  const reads = readers.map((reader) => reader.read());
+  channel.send({ event: "news", data: "once" });
+  const chunks = (await Promise.all(reads)).map(({ value }) => value);
+  assert.equal(
+    new TextDecoder().decode(chunks[0]),
+    "id: 1\nevent: news\ndata: once\n\n",
+  );
+  assert.ok(chunks.every((chunk) => chunk === chunks[0]), "one encoding");
+  channel.close();
+  for (const reader of readers) assert.equal((await reader.read()).done, true);
+});
+
+Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or duplicate", async (t) => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  await withServer((request) => channel.connect(request), async (url) => {
+    const first = await fetch(url);
+    const reader = new EventReader(first.body!);
+    while (channel.size < 1) await delay(1);
+    for (let i = 1; i <= 5; i++) channel.send({ data: i });
+    assert.deepEqual(ids(await reader.take(5)), range(1, 5));
+    await reader.body.cancel();
+    while (channel.size > 0) await delay(1);
+    for (let i = 6; i <= 10; i++) channel.send({ data: i });
+
+    await t.step("with the Last-Event-ID header", async () => {
+      const again = await fetch(url, { headers: { "Last-Event-ID": "5" } });
+      const resumed = new EventReader(again.body!);
+      assert.deepEqual(ids(await resumed.take(5)), range(6, 10));
+      await resumed.body.cancel();
+    });
+    await t.step("with the lastEventId query parameter", async () => {
+      const again = await fetch(new URL("?lastEventId=8", url));
+      const resumed = new EventReader(again.body!);
+      assert.deepEqual(ids(await resumed.take(2)), range(9, 10));
+      channel.send({ data: 11 });
+      assert.deepEqual(ids(await resumed.take(3)), range(9, 11));
+      await resumed.body.cancel();
+    });
+    await t.step("with explicit ids", async () => {
+      channel.send({ id: "a", data: "a" });
+      channel.send({ id: "b", data: "b" });
+      const again = await fetch(url, { headers: { "Last-Event-ID": "a" } });
+      const resumed = new EventReader(again.body!);
+      assert.deepEqual(ids(await resumed.take(1)), ["b"]);
+      await resumed.body.cancel();
+    });
+    channel.close();
+  });
+});
+
+Deno.test("SseChannel tells a client whose missed events are gone to reset", async (t) => {
+  const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
+  for (let i = 1; i <= 10; i++) channel.send({ data: i });
+  const cases: [string, string][] = [
+    ["2", 'the last event id \\"2\\" is unknown or too old'],
+    ["nope", 'the last event id \\"nope\\" is unknown or too old'],
+  ];
+  let current = 10;
+  for (const [last, reason] of cases) {
+    await t.step(`Last-Event-ID: ${last}`, async () => {
+      const response = channel.connect(
+        new Request("http://localhost/", {
+          headers: { "last-event-id": last },
+        }),
+      );
+      const reader = new EventReader(response.body!);
+      const [reset] = await reader.take(1);
+      assert.deepEqual(reset, {
+        event: "reset",
+        id: String(current),
+        data: `{"reason":"${reason}"}`,
+      });
+      assert.equal(channel.send({ data: "live" }), String(++current));
+      assert.equal((await reader.take(2))[1].data, "live");
+      await reader.body.cancel();
+    });
+  }
+  const response = channel.connect(
+    new Request("http://localhost/", { headers: { "last-event-id": "10" } }),
+  );
+  const reader = new EventReader(response.body!);
+  assert.equal(current, 12);
+  assert.deepEqual(ids(await reader.take(2)), ["11", "12"], "still known");
+  await reader.body.cancel();
+  channel.close();
+});
+
+Deno.test("SseChannel drops a client that reads nothing, and no one else", async () => {
+  const channel = new SseChannel({
+    keepAlive: 0,
+    historyBytes: 64 * 1024,
+    maxBufferedAmount: 256 * 1024,
+  });
+  const events = 3000;
+  const data = "x".repeat(10_000); // 30 MB in all
+  await withServer((request) => channel.connect(request), async (url) => {
+    const healthy = new EventReader((await fetch(url)).body!);
+    const stalled = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: +url.port,
+    });
+    await stalled.write(
+      new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`),
+    );
+    while (channel.size < 2) await delay(1);
+    let sent = 0;
+    const receiving = healthy.take(events);
+    while (sent < events) {
+      channel.send({ data });
+      if (++sent % 20 === 0) await delay(0); // let the healthy client read
+    }
+    assert.equal(channel.dropped, 1);
+    assert.equal(channel.size, 1);
+    const got = await receiving;
+    assert.deepEqual(ids(got), range(1, events));
+    stalled.close();
+    channel.close();
+    assert.equal((await healthy.rest()).length, events);
+  });
+});
+
+Deno.test("SseChannel.size follows connects and disconnects exactly", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const controllers = Array.from({ length: 5 }, () => new AbortController());
+  const bodies = controllers.map((controller) =>
+    channel.connect(new Request("http://localhost/"), {
+      signal: controller.signal,
+    }).body!
+  );
+  assert.equal(channel.size, 5);
+  controllers[0].abort(); // options.signal
+  assert.equal(channel.size, 4);
+  await bodies[1].cancel(); // the response stream
+  assert.equal(channel.size, 3);
+  controllers[1].abort(); // already gone: counted once
+  assert.equal(channel.size, 3);
+  channel.connect(new Request("http://localhost/"), {
+    signal: AbortSignal.abort(),
+  });
+  assert.equal(channel.size, 3, "an aborted client is never registered");
+  channel.close();
+  assert.equal(channel.size, 0);
+  for (const body of bodies.slice(2)) {
+    assert.equal(await new Response(body).text(), "id: 0\n\n");
+  }
+});
+
+Deno.test("SseChannel.close() ends every stream and refuses new clients", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const responses = [1, 2].map(() => channel.connect(new Request("http://x/")));
+  channel.send({ data: "bye" });
+  channel.close();
+  channel.close();
+  for (const response of responses) {
+    assert.equal(await response.text(), "id: 0\n\nid: 1\ndata: bye\n\n");
+  }
+  const late = channel.connect(new Request("http://x/"));
+  assert.equal(late.status, 503);
+  assert.equal(await late.text(), "The event channel is closed\n");
+  assert.throws(() => channel.send({ data: "late" }), SseClosedError);
+});
+
+Deno.test("SseChannel sends topic events only to the clients of that topic", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const all = new EventReader(channel.connect(new Request("http://x/")).body!);
+  const news = new EventReader(
+    channel.connect(new Request("http://x/"), { topics: ["news"] }).body!,
+  );
+  const sport = new EventReader(
+    channel.connect(new Request("http://x/"), { topics: ["sport"] }).body!,
+  );
+  channel.send({ data: "to everyone" });
+  channel.send({ data: "goal" }, { topic: "sport" });
+  channel.send({ data: "election" }, { topic: "news" });
+  channel.close();
+  const data = async (reader: EventReader) =>
+    (await reader.rest()).map((event) => event.data);
+  assert.deepEqual(await data(all), ["to everyone", "goal", "election"]);
+  assert.deepEqual(await data(news), ["to everyone", "election"]);
+  assert.deepEqual(await data(sport), ["to everyone", "goal"]);
+});
+
+Deno.test("SseChannel rejects bad input with an error naming the field", async (t) => {
+  await t.step("options", () => {
+    assert.throws(() => new SseChannel({ historySize: -1 }), {
+      name: "RangeError",
+      message:
+        "Cannot create SseChannel: `historySize` must be a non-negative integer, got -1",
+    });
+    assert.throws(
+      () => new SseChannel({ historyBytes: 10, maxBufferedAmount: 5 }),
+      {
+        name: "RangeError",
+        message:
+          "Cannot create SseChannel: `maxBufferedAmount` (5) must be at least `historyBytes` (10), or a resuming client could never catch up",
+      },
+    );
+    assert.throws(
+      () => new SseChannel({ headers: { connection: "close" } }),
+      TypeError,
+    );
+  });
+  const channel = new SseChannel({ keepAlive: 0 });
+  await t.step("events and topics", () => {
+    assert.throws(() => channel.send({ event: "a\nb", data: 1 }), {
+      name: "TypeError",
+      message: 'Cannot encode event: `event` contains a line break: "a\\nb"',
+    });
+    assert.throws(() => channel.send({ id: "a\nb", data: 1 }), TypeError);
+    assert.throws(() => channel.send({ data: 1 }, { topic: 5 as never }), {
+      name: "TypeError",
+      message: "Cannot send event: a topic must be a string, got 5",
+    });
+    assert.throws(
+      () =>
+        channel.connect(new Request("http://x/"), { topics: "news" as never }),
+      {
+        name: "TypeError",
+        message: "Cannot connect: `topics` must be an array of strings",
+      },
+    );
+    assert.equal(channel.send({ data: "still fine" }), "1");
+  });
+  channel.close();
+});
+
+Deno.test("SseChannel frees a dropped or departed client's state", async () => {
+  const channel = new SseChannel({ keepAlive: 10 });
+  const response = channel.connect(new Request("http://x/"));
+  const reader = response.body!.getReader();
+  const read = reader.read();
+  await reader.cancel();
+  await read;
+  assert.equal(channel.size, 0);
+  channel.close();
+  // The keep-alive timer is gone too, or the sanitizer fails this test.
+  await aborted(AbortSignal.abort());
+});
