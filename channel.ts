@@ -193,6 +193,8 @@ interface Entry {
 type Vector = Map<string, number>;
 
 const ENCODER = new TextEncoder();
+/** A batch of events is handed to the clients once it holds this much text. */
+const BATCH_UNITS = 65_536;
 
 /** An id naming, for every origin, the last seq seen: `"a1b2:12,c3d4:7"`. */
 function formatVector(vector: Vector): string {
@@ -289,6 +291,9 @@ export class SseChannel {
   #clock: Vector = new Map();
   /** Per origin, the highest seq that the history no longer holds. */
   #forgotten: Vector = new Map();
+  /** Events recorded but not yet handed to the clients (see `#flush`). */
+  #batch: Entry[] = [];
+  #batchUnits = 0;
   #origin = crypto.randomUUID().slice(0, 8);
   #seq = 0;
   #dropped = 0;
@@ -356,6 +361,9 @@ export class SseChannel {
     if (this.#closed) {
       return new Response("The event channel is closed\n", { status: 503 });
     }
+    // Events still batched are in the history: deliver them before this
+    // client is counted among those who get them (or it would get them twice).
+    this.#flush();
     const writer = new SseWriter({
       signal: options.signal,
       keepAlive: this.#keepAlive,
@@ -411,6 +419,7 @@ export class SseChannel {
   /** Ends every client's stream and refuses new clients; idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     this.#backplane?.close();
     for (const { writer } of this.#clients) writer.close();
@@ -434,6 +443,7 @@ export class SseChannel {
     this.#deliver(origin, seq, body, topic, undefined);
   }
 
+  /** Records an event and queues it for the clients; returns its id. */
   #deliver(
     origin: string,
     seq: number,
@@ -444,27 +454,58 @@ export class SseChannel {
     this.#clock.set(origin, seq);
     const id = explicitId ??
       (this.#backplane ? formatVector(this.#clock) : String(seq));
-    this.#remember({ origin, seq, id, topic, body });
-    const text = `id: ${id}\n${body}`;
-    const bytes = ENCODER.encode(text);
+    const entry = { origin, seq, id, topic, body };
+    this.#remember(entry);
+    if (this.#batch.push(entry) === 1) queueMicrotask(this.#flush);
+    this.#batchUnits += body.length;
+    if (this.#batchUnits > BATCH_UNITS) this.#flush();
+    return id;
+  }
+
+  /**
+   * Hands the events sent in this turn of the event loop to the clients:
+   * encoded once as one chunk, shared by every client that takes them all.
+   * Runs as a microtask, so events still go out within the same turn.
+   */
+  #flush = (): void => {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    this.#batchUnits = 0;
+    const forEveryone = batch.every((entry) => entry.topic === undefined);
+    let shared: string | undefined;
+    let sharedBytes: Uint8Array | undefined;
     for (const client of this.#clients) {
-      if (topic !== undefined && client.topics && !client.topics.has(topic)) {
-        continue;
-      }
-      if (client.ahead === undefined) {
-        writerInternals.send(client.writer, text, bytes);
-      } else if (!this.#hasSeen(client, origin, seq)) {
-        writerInternals.send(
-          client.writer,
-          `id: ${this.#vectorFor(client)}\n${body}`,
-        );
+      if (client.ahead === undefined && (forEveryone || !client.topics)) {
+        shared ??= batch.map((entry) => `id: ${entry.id}\n${entry.body}`)
+          .join("");
+        sharedBytes ??= ENCODER.encode(shared);
+        writerInternals.send(client.writer, shared, sharedBytes);
+      } else {
+        const text = this.#textFor(client, batch);
+        if (text !== "") writerInternals.send(client.writer, text);
       }
       if (client.writer.bufferedAmount > this.#maxBufferedAmount) {
         this.#dropped++;
         writerInternals.drop(client.writer);
       }
     }
-    return id;
+  };
+
+  /** The part of `batch` for a client with topics or ahead of this instance. */
+  #textFor(client: Client, batch: Entry[]): string {
+    let text = "";
+    for (const { origin, seq, id, topic, body } of batch) {
+      if (topic !== undefined && client.topics && !client.topics.has(topic)) {
+        continue;
+      }
+      if (client.ahead === undefined) {
+        text += `id: ${id}\n${body}`;
+      } else if (!this.#hasSeen(client, origin, seq)) {
+        text += `id: ${this.#vectorFor(client)}\n${body}`;
+      }
+    }
+    return text;
   }
 
   /** Whether an `ahead` client has the event already; updates `ahead`. */
@@ -568,6 +609,7 @@ export class SseChannel {
   }
 
   #broadcastReset(reason: string): void {
+    this.#flush();
     const text = encodeEvent({
       event: "reset",
       id: this.#position(),
