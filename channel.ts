@@ -377,14 +377,12 @@ export class SseChannel {
         ? `id: ${this.#position()}\n\n`
         : this.#replay(last, client),
     );
-    if (!writer.closed) {
-      this.#clients.add(client);
-      writer.signal.addEventListener(
-        "abort",
-        () => this.#clients.delete(client),
-        { once: true },
-      );
-    }
+    this.#clients.add(client);
+    writer.signal.addEventListener(
+      "abort",
+      () => this.#clients.delete(client),
+      { once: true },
+    );
     return writer.response;
   }
 

@@ -478,7 +478,9 @@ export class SseWriter {
     this.signal = this.#abort.signal;
     const { signal } = options;
     if (signal?.aborted) {
-      this.#end("flush");
+      // Closing in a microtask lets the caller first add its listeners to
+      // `writer.signal`, which then abort like any other time.
+      queueMicrotask(this.#onAbort);
     } else {
       signal?.addEventListener("abort", this.#onAbort, { once: true });
     }

@@ -1,0 +1,520 @@
+/**
+ * The ssekit demo: a page that streams ticks from the server, one stream per
+ * connection, and the reference for how to use {@linkcode SseWriter}.
+ *
+ * ```sh
+ * deno run -A demo.ts [--port 5000] [--host 127.0.0.1] [--log-level info]
+ * curl -N "http://127.0.0.1:5000/sse?count=3&intervalMs=100"
+ * ```
+ *
+ * `GET /sse?count=N&intervalMs=M` sends, on each connection:
+ *
+ * 1. `event: connected` with `retry: 2000` and data
+ *    `{ message, serverTime, count, intervalMs }`;
+ * 2. `count` × `event: tick` with `id: i` and data `{ i, total, timestamp }`,
+ *    one every `intervalMs`;
+ * 3. `event: complete` with data `{ message, total, serverTime }`, and the
+ *    stream ends.
+ *
+ * `count` defaults to {@linkcode DEFAULT_COUNT} and is at most
+ * {@linkcode MAX_COUNT}; `intervalMs` defaults to
+ * {@linkcode DEFAULT_INTERVAL_MS} and is at most {@linkcode MAX_INTERVAL_MS},
+ * so no stream lasts longer than 14 hours. Absent, empty or ≤ 0 means the
+ * default; anything else that is not an integer in range is a 400. A client
+ * that reconnects with `Last-Event-ID: k` continues at tick `k + 1`.
+ *
+ * Import it to serve the demo from your own code or tests; running the file
+ * parses the flags and serves it.
+ *
+ * @example Serve the demo on a port of the system's choosing
+ * ```ts ignore
+ * import { createDemo } from "./demo.ts";
+ *
+ * const demo = createDemo({ logLevel: "warn" });
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0 }, demo.handler);
+ * // ... later: end the open streams, then let the server finish.
+ * demo.shutdown();
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { lastEventId, SseClosedError, SseWriter } from "./mod.ts";
+
+/** Ticks per stream when `count` is absent or ≤ 0. */
+export const DEFAULT_COUNT = 30;
+/** The largest `count` accepted. */
+export const MAX_COUNT = 10_000;
+/** Milliseconds between ticks when `intervalMs` is absent or ≤ 0. */
+export const DEFAULT_INTERVAL_MS = 1000;
+/** The largest `intervalMs` accepted: with `MAX_COUNT`, under 14 hours. */
+export const MAX_INTERVAL_MS = 5000;
+/** The reconnection delay sent to clients with `connected`, in milliseconds. */
+export const RETRY_MS = 2000;
+
+/** Log levels, most severe first. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Options for {@linkcode createDemo}. */
+export interface DemoOptions {
+  /**
+   * The least severe level that is logged.
+   *
+   * @default {"info"}
+   */
+  logLevel?: LogLevel;
+  /**
+   * Receives each log line, without a line break, instead of stderr. Tests
+   * pass one to read the log.
+   *
+   * @default {console.error}
+   */
+  log?: (line: string) => void;
+}
+
+/** Counters that tell what the demo's streams are doing. */
+export interface DemoStats {
+  /** Streams opened since the demo was created. */
+  readonly opened: number;
+  /** Streams open now. */
+  readonly open: number;
+  /** Tick events written, over all streams. */
+  readonly ticksSent: number;
+}
+
+/** A demo app, ready to serve; made by {@linkcode createDemo}. */
+export interface Demo {
+  /**
+   * Answers one request: the page and its assets, `/sse`, or an error
+   * status. Hand it to `Deno.serve`, which passes `info` (the client's
+   * address, for the log).
+   */
+  handler(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
+  /**
+   * Ends every open stream cleanly (each client gets the end of its stream)
+   * and answers later `/sse` requests with 503, so that a server's
+   * `shutdown()` can finish.
+   */
+  shutdown(): void;
+  /** Live counters, for tests and the log. */
+  readonly stats: DemoStats;
+}
+
+/** A handler for one method of one route. */
+type Route = (request: Request, client: string) => Response | Promise<Response>;
+
+const INTEGER = /^[+-]?\d+$/;
+
+/**
+ * Creates the demo app. Nothing listens until its `handler` is served.
+ *
+ * @example Read the first event of a stream
+ * ```ts
+ * import { createDemo } from "./demo.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const demo = createDemo({ log: () => {} });
+ * const response = await demo.handler(
+ *   new Request("http://localhost/sse?count=1&intervalMs=10"),
+ * );
+ * const text = await response.text();
+ * assert.match(text, /^event: connected\nretry: 2000\ndata: /);
+ * assert.match(text, /event: complete\n/);
+ * ```
+ */
+export function createDemo(options: DemoOptions = {}): Demo {
+  const log = createLogger(options.logLevel ?? "info", options.log);
+  const writers = new Set<SseWriter>();
+  const stats = { opened: 0, ticksSent: 0 };
+  let shuttingDown = false;
+
+  /** `GET /sse`: one stream of ticks for this connection. */
+  const streamTicks: Route = (request, client) => {
+    const query = parseQuery(new URL(request.url));
+    if (typeof query === "string") {
+      log.warn(`sse rejected from ${client}: ${query}`);
+      return text(400, `Bad request: ${query}`);
+    }
+    if (shuttingDown) {
+      return text(503, "Service unavailable: the server is shutting down");
+    }
+    const { count, intervalMs } = query;
+    const resumeAfter = parseLastEventId(lastEventId(request), count);
+    const id = ++stats.opened;
+    log.info(
+      `sse opened #${id} count=${count} intervalMs=${intervalMs} from ${client}` +
+        (resumeAfter > 0 ? ` resuming after ${resumeAfter}` : ""),
+    );
+
+    const writer = new SseWriter({ signal: request.signal });
+    writers.add(writer);
+    let sent = 0;
+    let outcome: "complete" | "failed" | undefined;
+    // Logged the moment the stream ends, whatever ended it.
+    const onClose = () => {
+      writers.delete(writer);
+      const why = outcome ?? (shuttingDown ? "server shutdown" : "client left");
+      log.info(`sse closed #${id} ${why}, sent ${ticks(sent)}`);
+    };
+    // A client that left before this handler ran ends the writer at once.
+    if (writer.signal.aborted) onClose();
+    else writer.signal.addEventListener("abort", onClose, { once: true });
+
+    produceTicks(writer, count, intervalMs, resumeAfter, (i) => {
+      sent++;
+      stats.ticksSent++;
+      log.debug(`sse #${id} tick ${i}/${count}`);
+    }).then(() => {
+      outcome = "complete";
+      writer.close();
+    }, (error: unknown) => {
+      if (error instanceof SseClosedError) return; // the stream ended first
+      outcome = "failed";
+      log.error(
+        `sse #${id} failed: ${error instanceof Error ? error.stack : error}`,
+      );
+      writer.close();
+    });
+    return writer.response;
+  };
+
+  /** A file of static/, read on each request so that edits show at once. */
+  const asset = (file: string, type: string): Route => async () => {
+    const url = new URL(`./static/${file}`, import.meta.url);
+    try {
+      // fetch reads file: URLs as well as https: ones, so the demo also
+      // runs straight from a remote URL.
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${response.status} for ${url}`);
+      return new Response(await response.arrayBuffer(), {
+        headers: {
+          "content-type": type,
+          "cache-control": "no-cache",
+          "x-content-type-options": "nosniff",
+          "content-security-policy": "default-src 'self'",
+        },
+      });
+    } catch (error) {
+      log.error(`cannot read ${url}: ${(error as Error).message}`);
+      return text(500, "Internal server error");
+    }
+  };
+
+  // Every route, by exact path and method. Nothing else is served: no path
+  // from a request reaches the file system.
+  const routes: Record<string, Record<string, Route>> = {
+    "/": { GET: asset("index.html", "text/html; charset=utf-8") },
+    "/app.js": { GET: asset("app.js", "text/javascript; charset=utf-8") },
+    "/style.css": { GET: asset("style.css", "text/css; charset=utf-8") },
+    "/favicon.svg": { GET: asset("favicon.svg", "image/svg+xml") },
+    "/sse": { GET: streamTicks },
+  };
+
+  async function handler(
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    const client = info !== undefined && "hostname" in info.remoteAddr
+      ? info.remoteAddr.hostname
+      : "unknown";
+    const methods = Object.hasOwn(routes, pathname) ? routes[pathname] : null;
+    let response: Response;
+    if (methods === null) {
+      response = text(404, "Not found");
+    } else if (!Object.hasOwn(methods, request.method)) {
+      const allow = Object.keys(methods).join(", ");
+      response = text(405, `Method not allowed: use ${allow}`, { allow });
+    } else {
+      response = await methods[request.method](request, client);
+    }
+    log.debug(`${request.method} ${pathname} ${response.status} ${client}`);
+    return response;
+  }
+
+  function shutdown(): void {
+    shuttingDown = true;
+    const open = writers.size;
+    if (open > 0) {
+      log.info(`ending ${open} open stream${open === 1 ? "" : "s"}`);
+    }
+    for (const writer of writers) writer.close();
+  }
+
+  return {
+    handler,
+    shutdown,
+    stats: {
+      get opened() {
+        return stats.opened;
+      },
+      get open() {
+        return writers.size;
+      },
+      get ticksSent() {
+        return stats.ticksSent;
+      },
+    },
+  };
+}
+
+/**
+ * Writes the stream: `connected`, the ticks after `resumeAfter`, then
+ * `complete`. Resolves when all is written; rejects with `SseClosedError`
+ * if the stream ends first. Ticks keep to a fixed schedule, so a slow write
+ * does not push the later ones back.
+ */
+async function produceTicks(
+  writer: SseWriter,
+  count: number,
+  intervalMs: number,
+  resumeAfter: number,
+  onTick: (i: number) => void,
+): Promise<void> {
+  await writer.write({
+    event: "connected",
+    retry: RETRY_MS,
+    data: {
+      message: resumeAfter > 0
+        ? `Resuming after tick ${resumeAfter} of ${count}`
+        : `Streaming ${ticks(count)}, one every ${intervalMs} ms`,
+      serverTime: new Date().toISOString(),
+      count,
+      intervalMs,
+    },
+  });
+  const start = performance.now();
+  for (let i = resumeAfter + 1; i <= count; i++) {
+    const due = start + (i - resumeAfter) * intervalMs;
+    await sleep(due - performance.now(), writer.signal);
+    const queued = writer.write({
+      event: "tick",
+      id: i,
+      data: { i, total: count, timestamp: new Date().toISOString() },
+    });
+    // Counted now: the client may have it before this function resumes.
+    if (!writer.closed) onTick(i);
+    await queued;
+  }
+  await writer.write({
+    event: "complete",
+    data: {
+      message: count === 1 ? "Sent the 1 tick" : `Sent all ${count} ticks`,
+      total: count,
+      serverTime: new Date().toISOString(),
+    },
+  });
+}
+
+/**
+ * Resolves after `ms` milliseconds; rejects with `SseClosedError` as soon as
+ * `signal` aborts, clearing its timer, so a stream that ended holds none.
+ */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new SseClosedError());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new SseClosedError());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The `/sse` query, or the message for a 400. */
+function parseQuery(url: URL): { count: number; intervalMs: number } | string {
+  const count = parseParameter(url, "count", DEFAULT_COUNT, MAX_COUNT);
+  if (typeof count === "string") return count;
+  const intervalMs = parseParameter(
+    url,
+    "intervalMs",
+    DEFAULT_INTERVAL_MS,
+    MAX_INTERVAL_MS,
+  );
+  if (typeof intervalMs === "string") return intervalMs;
+  return { count, intervalMs };
+}
+
+/**
+ * A query parameter as an integer: the default when absent, empty or ≤ 0;
+ * the message for a 400 when not an integer or above `max`.
+ */
+function parseParameter(
+  url: URL,
+  name: string,
+  fallback: number,
+  max: number,
+): number | string {
+  const raw = url.searchParams.get(name) ?? "";
+  if (raw === "") return fallback;
+  const value = INTEGER.test(raw) ? Number(raw) : NaN;
+  if (value <= 0) return fallback;
+  if (!(value <= max)) {
+    const shown = raw.length > 40 ? `${raw.slice(0, 37)}...` : raw;
+    return `\`${name}\` must be an integer from 1 to ${max}, got ${
+      JSON.stringify(shown)
+    }`;
+  }
+  return value;
+}
+
+/**
+ * The tick a reconnecting client saw last: 0 (start over) for no id or one
+ * that is not a tick of this stream, at most `count` (only `complete` left).
+ */
+function parseLastEventId(id: string | undefined, count: number): number {
+  if (id === undefined || !/^\d+$/.test(id)) return 0;
+  return Math.min(Number(id), count);
+}
+
+/** "1 tick", "2 ticks". */
+function ticks(n: number): string {
+  return n === 1 ? "1 tick" : `${n} ticks`;
+}
+
+function text(
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-content-type-options": "nosniff",
+      ...headers,
+    },
+  });
+}
+
+type Logger = Record<LogLevel, (message: string) => void>;
+
+/** Lines like `2026-11-25T12:00:00Z INFO  sse opened #3 ...`. */
+function createLogger(
+  level: LogLevel,
+  sink: (line: string) => void = console.error,
+): Logger {
+  const threshold = LOG_LEVELS.indexOf(level);
+  const logger = {} as Logger;
+  for (const [index, name] of LOG_LEVELS.entries()) {
+    logger[name] = index > threshold ? () => {} : (message) => {
+      const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      sink(`${time} ${name.toUpperCase().padEnd(5)} ${message}`);
+    };
+  }
+  return logger;
+}
+
+/** How to run the demo, as `--help` prints it. */
+export const USAGE: string = `Usage: deno run -A demo.ts [options]
+
+Options:
+  --port <n>         port to listen on (default: $PORT or 5000)
+  --host <name>      address to listen on (default: $HOST or 127.0.0.1)
+  --log-level <lvl>  ${LOG_LEVELS.join(", ")} (default: info)
+  -h, --help         show this help`;
+
+/** The demo's settings, as {@linkcode parseFlags} reads them. */
+export interface DemoFlags {
+  /** The port to listen on; `0` lets the system choose. */
+  port: number;
+  /** The address to listen on. */
+  host: string;
+  /** The least severe level logged. */
+  logLevel: LogLevel;
+  /** True for `--help` or `-h`. */
+  help: boolean;
+}
+
+/**
+ * Reads the command line, falling back to `PORT` and `HOST` from `env`, then
+ * to `127.0.0.1:5000` and `info`. Throws a `TypeError` naming the bad flag.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./demo.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const flags = parseFlags(["--port", "8080"], () => undefined);
+ * assert.equal(flags.port, 8080);
+ * assert.equal(flags.host, "127.0.0.1");
+ * ```
+ */
+export function parseFlags(
+  args: string[],
+  env: (name: string) => string | undefined,
+): DemoFlags {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const portText = values.port ?? env("PORT") ?? "5000";
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw new TypeError(`Invalid port: ${JSON.stringify(portText)}`);
+  }
+  const logLevel = values["log-level"] ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new TypeError(`Invalid log level: ${JSON.stringify(logLevel)}`);
+  }
+  return {
+    port,
+    host: values.host ?? env("HOST") ?? "127.0.0.1",
+    logLevel: logLevel as LogLevel,
+    help: values.help ?? false,
+  };
+}
+
+if (import.meta.main) {
+  let flags: DemoFlags;
+  try {
+    flags = parseFlags(Deno.args, (name) => Deno.env.get(name));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const { port, host, logLevel } = flags;
+  const log = createLogger(logLevel);
+  const demo = createDemo({ logLevel });
+  const server = Deno.serve({
+    hostname: host,
+    port,
+    onListen({ hostname, port }) {
+      const origin = `http://${
+        hostname.includes(":") ? `[${hostname}]` : hostname
+      }:${port}`;
+      console.log(`ssekit demo
+  page:    ${origin}/
+  stream:  curl -N "${origin}/sse?count=3&intervalMs=100"
+Press Ctrl-C to stop.`);
+    },
+  }, demo.handler);
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) Deno.exit(130); // a second Ctrl-C: do not wait
+    stopping = true;
+    log.info("shutting down (Ctrl-C again to force)");
+    demo.shutdown();
+    server.shutdown().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+}

@@ -1,0 +1,106 @@
+// Helpers for the demo's tests: the demo served on an ephemeral loopback port
+// with its log captured, and a way to cut a stream as a network would.
+import { createDemo, type Demo, type LogLevel } from "../demo.ts";
+import { delay, withServer } from "./util.ts";
+
+/** What a test gets: the demo, its base URL and the log lines so far. */
+export interface DemoContext {
+  demo: Demo;
+  url: URL;
+  logs: string[];
+  /** Resolves with the first log line matching `pattern` (at most 2 s). */
+  logged(pattern: RegExp): Promise<string>;
+}
+
+/**
+ * Serves a new demo on 127.0.0.1 port 0 for the length of `fn`; `wrap` may
+ * stand between the server and the demo's handler. Ends the demo's streams
+ * before the server shuts down.
+ */
+export async function withDemo(
+  fn: (context: DemoContext) => Promise<void>,
+  options: {
+    logLevel?: LogLevel;
+    wrap?: (handler: Deno.ServeHandler) => Deno.ServeHandler;
+  } = {},
+): Promise<void> {
+  const logs: string[] = [];
+  const demo = createDemo({
+    logLevel: options.logLevel ?? "info",
+    log: (line) => logs.push(line),
+  });
+  const handler = options.wrap?.(demo.handler) ?? demo.handler;
+  await withServer(handler, async (url) => {
+    try {
+      await fn({
+        demo,
+        url,
+        logs,
+        async logged(pattern) {
+          for (let waited = 0; waited < 2000; waited += 10) {
+            const line = logs.find((line) => pattern.test(line));
+            if (line !== undefined) return line;
+            await delay(10);
+          }
+          throw new Error(
+            `No log line matches ${pattern}:\n${logs.join("\n")}`,
+          );
+        },
+      });
+    } finally {
+      demo.shutdown();
+    }
+  });
+}
+
+/**
+ * Passes `response` on until the event with `id: lastId` has gone through,
+ * then ends the body as a dropped connection would and cancels the original
+ * stream (which the server sees as the client leaving). Relies on SseWriter
+ * sending whole events in each chunk.
+ */
+export function cutAfterId(response: Response, lastId: number): Response {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const marker = `\nid: ${lastId}\n`;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) return controller.close();
+      const text = decoder.decode(value);
+      const at = text.indexOf(marker);
+      if (at === -1) return controller.enqueue(value);
+      const end = text.indexOf("\n\n", at) + 2;
+      controller.enqueue(encoder.encode(text.slice(0, end)));
+      controller.close();
+      await reader.cancel();
+    },
+    cancel: () => reader.cancel(),
+  });
+  return new Response(body, response);
+}
+
+/** Wraps a handler so that the first `/sse` stream is cut after `lastId`. */
+export function cutFirstStream(
+  lastId: number,
+): (handler: Deno.ServeHandler) => Deno.ServeHandler {
+  let cut = false;
+  return (handler) => async (request, info) => {
+    const response = await handler(request, info);
+    if (cut || new URL(request.url).pathname !== "/sse") return response;
+    cut = true;
+    return cutAfterId(response, lastId);
+  };
+}
+
+/** An ISO 8601 time with milliseconds, as the demo sends. */
+export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** Replaces every `serverTime` and `timestamp` value with `"T"`. */
+export function maskTimes(text: string): string {
+  return text.replace(
+    /"(serverTime|timestamp)":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/g,
+    '"$1":"T"',
+  );
+}
