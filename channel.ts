@@ -161,6 +161,11 @@ export interface SseConnectOptions {
    * for a server adapter that does not, pass `request.signal`.
    */
   signal?: AbortSignal;
+  /**
+   * Called once when this client's stream ends, for whatever reason, after
+   * the client has left `size`. For presence: "3 people here".
+   */
+  onClose?: () => void;
 }
 
 /** Options for {@linkcode SseChannel.send}. */
@@ -338,6 +343,11 @@ export class SseChannel {
     return this.#clients.size;
   }
 
+  /** True once `close()` was called: no more clients, no more events. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** How many clients were disconnected for falling too far behind. */
   get dropped(): number {
     return this.#dropped;
@@ -349,7 +359,10 @@ export class SseChannel {
    * After `close()`, answers 503.
    */
   connect(request: Request, options: SseConnectOptions = {}): Response {
-    const { topics } = options;
+    const { topics, onClose } = options;
+    if (onClose !== undefined && typeof onClose !== "function") {
+      throw new TypeError("Cannot connect: `onClose` must be a function");
+    }
     if (topics !== undefined) {
       if (!Array.isArray(topics)) {
         throw new TypeError(
@@ -378,11 +391,10 @@ export class SseChannel {
         : this.#replay(last, client),
     );
     this.#clients.add(client);
-    writer.signal.addEventListener(
-      "abort",
-      () => this.#clients.delete(client),
-      { once: true },
-    );
+    writer.signal.addEventListener("abort", () => {
+      this.#clients.delete(client);
+      onClose?.();
+    }, { once: true });
     return writer.response;
   }
 

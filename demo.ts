@@ -41,7 +41,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { lastEventId, SseClosedError, SseWriter } from "./mod.ts";
+import { lastEventId, SseChannel, SseClosedError, SseWriter } from "./mod.ts";
 
 /** Ticks per stream when `count` is absent or ≤ 0. */
 export const DEFAULT_COUNT = 30;
@@ -53,6 +53,8 @@ export const DEFAULT_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 5000;
 /** The reconnection delay sent to clients with `connected`, in milliseconds. */
 export const RETRY_MS = 2000;
+/** The longest broadcast message accepted, in characters. */
+export const MAX_MESSAGE_LENGTH = 500;
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -84,6 +86,8 @@ export interface DemoStats {
   readonly open: number;
   /** Tick events written, over all streams. */
   readonly ticksSent: number;
+  /** Clients of the broadcast page connected now. */
+  readonly broadcastClients: number;
 }
 
 /** A demo app, ready to serve; made by {@linkcode createDemo}. */
@@ -182,6 +186,48 @@ export function createDemo(options: DemoOptions = {}): Demo {
     return writer.response;
   };
 
+  /** The broadcast room: one channel, every client of `/broadcast`. */
+  const room = new SseChannel();
+  const announce = () => {
+    if (!room.closed) {
+      room.send({ event: "clients", data: { count: room.size } });
+    }
+  };
+
+  /** `GET /broadcast/events`: joins the room (resuming, if reconnecting). */
+  const joinRoom: Route = (request, client) => {
+    if (shuttingDown) {
+      return text(503, "Service unavailable: the server is shutting down");
+    }
+    const response = room.connect(request, {
+      onClose() {
+        log.info(`broadcast left by ${client}, ${room.size} connected`);
+        announce();
+      },
+    });
+    log.info(`broadcast joined from ${client}, ${room.size} connected`);
+    announce();
+    return response;
+  };
+
+  /** `POST /broadcast/messages`: a text/plain message for every client. */
+  const postMessage: Route = async (request, client) => {
+    const message = await readMessage(request);
+    if (message.error !== undefined) {
+      log.warn(`broadcast message rejected from ${client}: ${message.error}`);
+      return text(400, `Bad request: ${message.error}`);
+    }
+    const id = room.send({
+      event: "message",
+      data: { text: message.text, at: new Date().toISOString() },
+    });
+    log.info(`broadcast message ${id} from ${client} to ${room.size}`);
+    return new Response(JSON.stringify({ id }) + "\n", {
+      status: 201,
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
+  };
+
   /** A file of static/, read on each request so that edits show at once. */
   const asset = (file: string, type: string): Route => async () => {
     const url = new URL(`./static/${file}`, import.meta.url);
@@ -212,6 +258,14 @@ export function createDemo(options: DemoOptions = {}): Demo {
     "/style.css": { GET: asset("style.css", "text/css; charset=utf-8") },
     "/favicon.svg": { GET: asset("favicon.svg", "image/svg+xml") },
     "/sse": { GET: streamTicks },
+    "/broadcast": {
+      GET: asset("broadcast.html", "text/html; charset=utf-8"),
+    },
+    "/broadcast.js": {
+      GET: asset("broadcast.js", "text/javascript; charset=utf-8"),
+    },
+    "/broadcast/events": { GET: joinRoom },
+    "/broadcast/messages": { POST: postMessage },
   };
 
   async function handler(
@@ -243,6 +297,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
       log.info(`ending ${open} open stream${open === 1 ? "" : "s"}`);
     }
     for (const writer of writers) writer.close();
+    room.close();
   }
 
   return {
@@ -257,6 +312,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
       },
       get ticksSent() {
         return stats.ticksSent;
+      },
+      get broadcastClients() {
+        return room.size;
       },
     },
   };
@@ -373,6 +431,37 @@ function parseParameter(
 function parseLastEventId(id: string | undefined, count: number): number {
   if (id === undefined || !/^\d+$/.test(id)) return 0;
   return Math.min(Number(id), count);
+}
+
+/**
+ * The text of a broadcast message, or why it is refused: not text/plain, not
+ * UTF-8, empty, or longer than {@linkcode MAX_MESSAGE_LENGTH}. Reads at most
+ * a few times that many bytes, however much the client sends.
+ */
+async function readMessage(
+  request: Request,
+): Promise<{ text: string; error?: undefined } | { error: string }> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^text\/plain\s*(;|$)/i.test(type)) {
+    return { error: "a message must be sent as text/plain" };
+  }
+  const tooLong = `a message is at most ${MAX_MESSAGE_LENGTH} characters`;
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let text = "";
+  let size = 0;
+  try {
+    for await (const chunk of request.body ?? []) {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_LENGTH * 4) return { error: tooLong };
+      text += decoder.decode(chunk, { stream: true });
+    }
+    text = (text + decoder.decode()).trim();
+  } catch {
+    return { error: "a message must be UTF-8 text" };
+  }
+  if (text === "") return { error: "the message is empty" };
+  if (text.length > MAX_MESSAGE_LENGTH) return { error: tooLong };
+  return { text };
 }
 
 /** "1 tick", "2 ticks". */
@@ -501,8 +590,9 @@ if (import.meta.main) {
         hostname.includes(":") ? `[${hostname}]` : hostname
       }:${port}`;
       console.log(`ssekit demo
-  page:    ${origin}/
-  stream:  curl -N "${origin}/sse?count=3&intervalMs=100"
+  page:      ${origin}/
+  stream:    curl -N "${origin}/sse?count=3&intervalMs=100"
+  broadcast: ${origin}/broadcast
 Press Ctrl-C to stop.`);
     },
   }, demo.handler);

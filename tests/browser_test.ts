@@ -326,6 +326,50 @@ Deno.test({
           }
         });
       });
+
+      await t.step(
+        "broadcast: a message sent in one tab appears in every tab",
+        async () => {
+          await withDemo(async ({ demo, url }) => {
+            const tabs = [await open(), await open()];
+            try {
+              for (const { page } of tabs) {
+                await page.goto(new URL("/broadcast", url).href);
+                await page.waitForSelector("#state[data-state=open]");
+              }
+              for (const { page } of tabs) {
+                await page.waitForFunction(() =>
+                  document.getElementById("clients")!.textContent === "2"
+                );
+              }
+              assert.equal(demo.stats.broadcastClients, 2);
+              const [sender, other] = tabs.map(({ page }) => page);
+              await sender.fill("input[name=text]", "<b>hello</b> tabs");
+              await sender.click("#send");
+              for (const page of [sender, other]) {
+                await page.waitForSelector("#log li");
+                assert.equal(
+                  await text(page, "#log li .data"),
+                  "<b>hello</b> tabs",
+                );
+                assert.equal(await page.locator("#log li b").count(), 0);
+              }
+              assert.equal(await sender.inputValue("input[name=text]"), "");
+              await other.screenshot({
+                path: new URL("broadcast.png", ARTIFACTS).pathname,
+              });
+
+              await sender.close();
+              await other.waitForFunction(() =>
+                document.getElementById("clients")!.textContent === "1"
+              );
+              for (const { errors } of tabs) assert.deepEqual(errors, []);
+            } finally {
+              for (const { page } of tabs) await page.close();
+            }
+          });
+        },
+      );
     } finally {
       await browser?.close();
     }

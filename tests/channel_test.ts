@@ -227,6 +227,26 @@ Deno.test("SseChannel.size follows connects and disconnects exactly", async () =
   }
 });
 
+Deno.test("SseChannel calls onClose once a client has left", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const sizes: number[] = [];
+  const onClose = () => sizes.push(channel.size);
+  const first = channel.connect(new Request("http://x/"), { onClose });
+  channel.connect(new Request("http://x/"), { onClose });
+  await first.body!.cancel();
+  assert.deepEqual(sizes, [1]);
+  channel.close();
+  assert.deepEqual(sizes, [1, 0]);
+  assert.equal(channel.closed, true);
+  assert.throws(
+    () => channel.connect(new Request("http://x/"), { onClose: 1 as never }),
+    {
+      name: "TypeError",
+      message: "Cannot connect: `onClose` must be a function",
+    },
+  );
+});
+
 Deno.test("SseChannel.close() ends every stream and refuses new clients", async () => {
   const channel = new SseChannel({ keepAlive: 0 });
   const responses = [1, 2].map(() => channel.connect(new Request("http://x/")));
@@ -317,4 +337,26 @@ Deno.test("SseChannel frees a dropped or departed client's state", async () => {
   channel.close();
   // The keep-alive timer is gone too, or the sanitizer fails this test.
   await aborted(AbortSignal.abort());
+});
+
+Deno.test("SseChannel keeps 500 idle clients alive with one timer", async () => {
+  const realSetInterval = globalThis.setInterval;
+  let timers = 0;
+  globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
+    timers++;
+    return realSetInterval(...args);
+  }) as typeof setInterval;
+  const channel = new SseChannel({ keepAlive: 30 });
+  try {
+    const readers = Array.from(
+      { length: 500 },
+      () => new TextReader(channel.connect(new Request("http://x/")).body!),
+    );
+    await Promise.all(readers.map((reader) => reader.until("id: 0\n\n")));
+    await Promise.all(readers.map((reader) => reader.until(":\n")));
+    assert.equal(timers, 1);
+  } finally {
+    globalThis.setInterval = realSetInterval;
+    channel.close();
+  }
 });
