@@ -114,6 +114,8 @@ const HOP_BY_HOP_HEADERS = [
 ];
 const NULL_BODY_STATUSES = [204, 205, 304];
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Queued text that goes to a waiting client at once, without more looks. */
+const CHUNK_SIZE = 16_384;
 
 /** Quotes and shortens a bad value so that an error message can show it. */
 function describe(value: unknown): string {
@@ -450,6 +452,10 @@ export class SseWriter {
   #highWaterMark: number;
   /** Encoded events not yet handed to the client, joined as one string. */
   #queued = "";
+  /** `#queued` as bytes, when it is one text that came with its bytes. */
+  #queuedBytes: Uint8Array | undefined;
+  /** Queue length at the last look of `#deliverWhenIdle`; -1: none due. */
+  #lastLook = -1;
   /** True while the client has asked for data that the writer did not have. */
   #waiting = false;
   #room: Room | undefined;
@@ -529,12 +535,12 @@ export class SseWriter {
   /** Queues `text`; `bytes`, if given, is `text` already encoded. */
   #send(text: string, bytes?: Uint8Array): Promise<void> {
     if (this.#closed) return rejectClosed();
+    this.#queuedBytes = this.#queued === "" ? bytes : undefined;
+    this.#queued += text;
     if (this.#waiting) {
-      this.#waiting = false;
-      this.#enqueue(bytes ?? ENCODER.encode(text));
+      this.#deliverSoon();
       return RESOLVED;
     }
-    this.#queued += text;
     if (this.#queued.length <= this.#highWaterMark) return RESOLVED;
     if (this.#room === undefined) {
       let resolve!: () => void;
@@ -547,6 +553,42 @@ export class SseWriter {
       this.#room = { promise, resolve, reject };
     }
     return this.#room.promise;
+  }
+
+  /**
+   * Delivers to the waiting client once the producer pauses: a microtask
+   * looks again while the queue keeps growing, so that a burst of writes,
+   * awaited or not, goes out as one chunk, still within this turn of the
+   * event loop; or at once, when the queue is large enough.
+   */
+  #deliverSoon(): void {
+    if (this.#queued.length >= CHUNK_SIZE) this.#deliver();
+    else if (this.#lastLook === -1) {
+      this.#lastLook = 0; // look twice: the producer may await this write
+      queueMicrotask(this.#deliverWhenIdle);
+    }
+  }
+
+  #deliverWhenIdle = (): void => {
+    const length = this.#queued.length;
+    if (this.#waiting && length !== this.#lastLook && length < CHUNK_SIZE) {
+      this.#lastLook = length;
+      queueMicrotask(this.#deliverWhenIdle);
+      return;
+    }
+    this.#lastLook = -1;
+    if (this.#waiting && length > 0) this.#deliver();
+  };
+
+  /** Hands the client everything queued, as one chunk. */
+  #deliver(): void {
+    this.#waiting = false;
+    this.#enqueue(this.#queuedBytes ?? ENCODER.encode(this.#queued));
+    this.#queued = "";
+    this.#queuedBytes = undefined;
+    const room = this.#room;
+    this.#room = undefined;
+    room?.resolve();
   }
 
   #enqueue(chunk: Uint8Array): void {
@@ -564,15 +606,8 @@ export class SseWriter {
       this.#lastSent = Date.now();
       if (this.#keepAlive > 0) SseWriter.#joinKeepAlive(this);
     }
-    if (this.#queued === "") {
-      this.#waiting = true;
-      return;
-    }
-    this.#enqueue(ENCODER.encode(this.#queued));
-    this.#queued = "";
-    const room = this.#room;
-    this.#room = undefined;
-    room?.resolve();
+    this.#waiting = true;
+    if (this.#queued !== "") this.#deliverSoon();
   }
 
   #onAbort = (): void => this.#end("flush");
@@ -589,10 +624,13 @@ export class SseWriter {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     SseWriter.#leaveKeepAlive(this);
     if (how === "flush" && this.#queued !== "") {
-      this.#controller.enqueue(ENCODER.encode(this.#queued));
+      this.#controller.enqueue(
+        this.#queuedBytes ?? ENCODER.encode(this.#queued),
+      );
     }
     if (how !== "gone") this.#controller.close();
     this.#queued = "";
+    this.#queuedBytes = undefined;
     this.#room?.reject(new SseClosedError());
     this.#room = undefined;
     this.#abort.abort();

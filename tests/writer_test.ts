@@ -116,20 +116,44 @@ Deno.test("SseWriter sends an event to a waiting client at once, as its own chun
   assert.equal((await reader.read()).done, true);
 });
 
-Deno.test("SseWriter joins events written while the client is busy into one chunk", async () => {
-  const writer = new SseWriter({ keepAlive: 0 });
-  const body = new TextReader(writer.response.body!);
-  const first = body.next();
-  await delay(0); // the stream starts and asks for data
+Deno.test("SseWriter joins a burst of writes into one chunk, awaited or not", async (t) => {
   const events = Array.from({ length: 100 }, (_, i) => ({ id: i, data: i }));
-  for (const event of events) writer.write(event);
-  assert.equal(await first, encodeEvent(events[0]));
-  assert.equal(
-    await body.next(),
-    events.slice(1).map(encodeEvent).join(""),
-  );
-  writer.close();
-  assert.equal(await body.next(), undefined);
+  const wire = events.map(encodeEvent).join("");
+  for (const awaited of [false, true]) {
+    await t.step(awaited ? "awaited" : "not awaited", async () => {
+      const writer = new SseWriter({ keepAlive: 0 });
+      const body = new TextReader(writer.response.body!);
+      const first = body.next();
+      await delay(0); // the stream starts and waits for data
+      for (const event of events) {
+        if (awaited) await writer.write(event);
+        else writer.write(event);
+      }
+      assert.equal(await first, wire);
+      writer.close();
+      assert.equal(await body.next(), undefined);
+    });
+  }
+  await t.step("while the client is busy, until it reads again", async () => {
+    const writer = new SseWriter({ keepAlive: 0 });
+    const body = new TextReader(writer.response.body!);
+    for (const event of events) writer.write(event); // nobody reads yet
+    await delay(10);
+    assert.equal(await body.next(), wire);
+    writer.close();
+    assert.equal(await body.next(), undefined);
+  });
+  await t.step(`in chunks of at most ${16_384} units`, async () => {
+    const writer = new SseWriter({ keepAlive: 0 });
+    const body = new TextReader(writer.response.body!);
+    const first = body.next();
+    await delay(0);
+    const big = { data: "x".repeat(1000) };
+    for (let i = 0; i < 40; i++) writer.write(big);
+    assert.equal((await first)!.length, 17 * encodeEvent(big).length);
+    writer.close();
+    await body.rest();
+  });
 });
 
 Deno.test("SseWriter holds a producer that awaits write() near highWaterMark bytes", async () => {
