@@ -376,10 +376,11 @@ interface Room {
  * `Response` it holds. Return `writer.response` from the handler, then write
  * events; the writer handles the rest:
  *
- * - **Delivery.** An event written while the client waits for data goes out
- *   at once. Events written while the client is still busy are joined into
- *   one chunk that it gets when it next reads, so fast producers pay the
- *   per-chunk cost of the HTTP stack once per batch, not per event.
+ * - **Delivery.** Events written while the client is busy are joined into
+ *   one chunk that it gets when it next reads; a client that waits for data
+ *   gets what was written as soon as the producer pauses (microtasks, not a
+ *   timer: still within this turn of the event loop). A fast producer pays
+ *   the per-chunk cost of the HTTP stack once per burst, not per event.
  * - **Backpressure.** `write()` resolves at once while the queued text is
  *   under `highWaterMark`; above it, the promise waits until the client has
  *   taken the queue, so a producer that awaits its writes holds at most

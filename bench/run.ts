@@ -1,0 +1,345 @@
+// Runs every scenario for every implementation, each in a fresh process,
+// and writes the tables: `deno task bench [--quick] [--readme]`.
+//
+//   --quick          smaller sizes, fewer rounds (about a minute)
+//   --only=a,b       only these scenarios
+//   --readme         also paste the tables into bench/README.md
+//
+// Results go to bench/results/latest.json and latest.md.
+
+import { parseArgs } from "node:util";
+import { IMPLS } from "./impls.ts";
+import { type Scenario, SCENARIOS, type Size, SIZES } from "./scenario.ts";
+
+const ALL = ["baseline", "coalesced", "ssekit", "hono"];
+/** Coalescing holds events back, so it has no latency and no idle cost of its own. */
+const PLAN: Record<Scenario, string[]> = {
+  "stream": ALL,
+  "push": ALL,
+  "loopback-1": ALL,
+  "loopback-50": ALL,
+  "fanout": ALL,
+  "idle": ["baseline", "ssekit", "hono"],
+  "latency": ["baseline", "ssekit", "hono"],
+  "latency-loopback": ["baseline", "ssekit", "hono"],
+};
+
+const SCENARIO_FILE = new URL("./scenario.ts", import.meta.url).pathname;
+const README = new URL("./README.md", import.meta.url).pathname;
+const RESULTS = new URL("./results/", import.meta.url).pathname;
+
+// deno-lint-ignore no-explicit-any
+export type Result = Record<string, any> & { scenario: Scenario; impl: string };
+
+export interface BenchResults {
+  date: string;
+  machine: string;
+  deno: string;
+  size: Size;
+  rounds: number;
+  results: Result[];
+}
+
+export interface RunOptions {
+  size: Size;
+  only?: Scenario[];
+  /** One process per implementation (true), or per scenario (tests). */
+  fresh?: boolean;
+  /** Called with a line of progress. */
+  log?: (line: string) => void;
+}
+
+async function spawn(scenario: Scenario, impls: string[], size: Size) {
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      SCENARIO_FILE,
+      `--scenario=${scenario}`,
+      `--impl=${impls.join(",")}`,
+      `--size=${size}`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  if (!success) {
+    throw new Error(
+      `${scenario} ${impls} failed:\n${out}${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return out.trim().split("\n").slice(-impls.length).map((line) =>
+    JSON.parse(line) as Result
+  );
+}
+
+async function machine(): Promise<string> {
+  let cpu = "unknown CPU";
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    cpu = info.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? cpu;
+  } catch {
+    // not Linux
+  }
+  return `${navigator.hardwareConcurrency} × ${cpu}, ${Deno.build.os}`;
+}
+
+export async function runBench(options: RunOptions): Promise<BenchResults> {
+  const { size, fresh = true, log = () => {} } = options;
+  const results: Result[] = [];
+  for (const scenario of options.only ?? SCENARIOS) {
+    const impls = PLAN[scenario];
+    const groups = fresh ? impls.map((impl) => [impl]) : [impls];
+    for (const group of groups) {
+      const start = performance.now();
+      results.push(...await spawn(scenario, group, size));
+      log(
+        `${scenario} ${group.join(",")}: ${
+          Math.round(performance.now() - start)
+        } ms`,
+      );
+    }
+  }
+  return {
+    date: new Date().toISOString(),
+    machine: await machine(),
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    size,
+    rounds: SIZES[size].rounds,
+    results,
+  };
+}
+
+function find(bench: BenchResults, scenario: Scenario, impl: string) {
+  return bench.results.find((r) => r.scenario === scenario && r.impl === impl);
+}
+
+const fmt = (value: number, digits = 0) =>
+  value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+const ratio = (value: number, digits = 2) => `${fmt(value, digits)}×`;
+
+const TITLES: Partial<Record<Scenario, string>> = {
+  "stream": "in process: N events written without awaiting",
+  "push": "in process: `await write()` per event",
+  "loopback-1": "loopback HTTP/1.1, 1 connection",
+  "loopback-50": "loopback HTTP/1.1, 50 connections",
+  "fanout": "fan-out (deliveries), through `SseChannel` for ssekit",
+};
+
+/** A target from the issue, checked against one run. */
+export interface Target {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export function targets(bench: BenchResults): Target[] {
+  const out: Target[] = [];
+  const speed = (scenario: Scenario, impl: string) =>
+    find(bench, scenario, impl)?.perSecond as number | undefined;
+  const against = (
+    target: string,
+    scenario: Scenario,
+    impl: string,
+    minimum: number,
+  ) => {
+    const ours = speed(scenario, "ssekit"), theirs = speed(scenario, impl);
+    if (ours === undefined || theirs === undefined) return;
+    out.push({
+      target,
+      measured: ratio(ours / theirs),
+      met: ours / theirs >= minimum,
+    });
+  };
+  against("push: ≥ 3× the per-event baseline", "push", "baseline", 3);
+  against("push: ≥ 0.5× the coalesced limit", "push", "coalesced", 0.5);
+  against(
+    "loopback, 1 connection: ≥ 3× the baseline",
+    "loopback-1",
+    "baseline",
+    3,
+  );
+  against("fan-out: ≥ 2× the encode-once baseline", "fanout", "baseline", 2);
+  const ours = find(bench, "idle", "ssekit"),
+    base = find(bench, "idle", "baseline");
+  if (ours && base) {
+    for (const [i, stage] of (ours.stages as IdleStage[]).entries()) {
+      const b = (base.stages as IdleStage[])[i];
+      const heap = stage.heapPerConnection - b.heapPerConnection;
+      out.push({
+        target: `idle, ${fmt(stage.connections)}: JS heap ≤ baseline + 2 KB`,
+        measured: `${heap >= 0 ? "+" : ""}${fmt(heap)} B`,
+        met: heap <= 2048,
+      });
+      const rss = stage.rssPerConnection / b.rssPerConnection;
+      out.push({
+        target: `idle, ${fmt(stage.connections)}: RSS within 5% of baseline`,
+        measured: ratio(rss, 3),
+        met: rss <= 1.05,
+      });
+    }
+  }
+  const local = find(bench, "latency", "ssekit");
+  if (local) {
+    out.push({
+      target: "latency: idle client gets the event in the same turn",
+      measured: `${fmt(local.sameTurn * 100)}% of ${local.samples}, median ${
+        fmt(local.medianUs, 1)
+      } µs`,
+      met: local.sameTurn === 1,
+    });
+  }
+  const wire = find(bench, "latency-loopback", "ssekit");
+  const wireBase = find(bench, "latency-loopback", "baseline");
+  if (wire && wireBase) {
+    out.push({
+      target: "latency over loopback: no batching delay (≤ 2× baseline)",
+      measured: `${ratio(wire.medianUs / wireBase.medianUs)} (${
+        fmt(wire.medianUs)
+      } vs ${fmt(wireBase.medianUs)} µs)`,
+      met: wire.medianUs <= 2 * wireBase.medianUs,
+    });
+  }
+  return out;
+}
+
+interface IdleStage {
+  connections: number;
+  heapPerConnection: number;
+  rssPerConnection: number;
+}
+
+export function markdown(bench: BenchResults): string {
+  const lines = [
+    `${bench.machine}; Deno ${bench.deno}; ${bench.size} sizes, median of ${bench.rounds} round(s)${
+      SIZES[bench.size].warmUp ? " after a warm-up" : ""
+    }; ${
+      bench.date.slice(0, 10)
+    }. Ratios are to the per-event baseline of the same run.`,
+    "",
+    "| scenario | implementation | events/s | ns/event | chunks/conn | × baseline |",
+    "| --- | --- | ---: | ---: | ---: | ---: |",
+  ];
+  for (const scenario of SCENARIOS) {
+    const title = TITLES[scenario];
+    const base = find(bench, scenario, "baseline");
+    if (title === undefined || base === undefined) continue;
+    for (const impl of PLAN[scenario]) {
+      const r = find(bench, scenario, impl);
+      if (r === undefined) continue;
+      lines.push(
+        `| ${title} | ${IMPLS[impl].label} | ${fmt(r.perSecond)} | ${
+          fmt(r.nsPer)
+        } | ${fmt(r.chunks)} | ${ratio(r.perSecond / base.perSecond)} |`,
+      );
+    }
+  }
+  const idleBase = find(bench, "idle", "baseline");
+  if (idleBase) {
+    lines.push(
+      "",
+      "| idle connections | implementation | JS heap B/conn | RSS B/conn | heap − baseline | RSS × baseline |",
+      "| ---: | --- | ---: | ---: | ---: | ---: |",
+    );
+    for (const [i, b] of (idleBase.stages as IdleStage[]).entries()) {
+      for (const impl of PLAN.idle) {
+        const stage = (find(bench, "idle", impl)?.stages as IdleStage[])?.[i];
+        if (stage === undefined) continue;
+        const heap = stage.heapPerConnection - b.heapPerConnection;
+        lines.push(
+          `| ${fmt(stage.connections)} | ${IMPLS[impl].label} | ${
+            fmt(stage.heapPerConnection)
+          } | ${fmt(stage.rssPerConnection)} | ${heap >= 0 ? "+" : ""}${
+            fmt(heap)
+          } | ${ratio(stage.rssPerConnection / b.rssPerConnection, 3)} |`,
+        );
+      }
+    }
+  }
+  if (
+    find(bench, "latency", "baseline") ||
+    find(bench, "latency-loopback", "baseline")
+  ) {
+    lines.push(
+      "",
+      "| latency, write to idle client | implementation | median µs | p99 µs | before a 0 ms timer |",
+      "| --- | --- | ---: | ---: | ---: |",
+    );
+    for (const scenario of ["latency", "latency-loopback"] as const) {
+      for (const impl of PLAN[scenario]) {
+        const r = find(bench, scenario, impl);
+        if (r === undefined) continue;
+        lines.push(
+          `| ${
+            scenario === "latency"
+              ? "in process, to the reader"
+              : "loopback, ping request to event"
+          } | ${IMPLS[impl].label} | ${fmt(r.medianUs, 1)} | ${
+            fmt(r.p99Us, 1)
+          } | ${
+            r.sameTurn === undefined ? "–" : `${fmt(r.sameTurn * 100)}%`
+          } |`,
+        );
+      }
+    }
+  }
+  const checks = targets(bench);
+  if (checks.length > 0) {
+    lines.push("", "| target | measured | met |", "| --- | ---: | :-: |");
+    for (const t of checks) {
+      lines.push(
+        `| ${t.target} | ${t.measured} | ${t.met ? "yes" : "**no**"} |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+const START = "<!-- results:start -->";
+const END = "<!-- results:end -->";
+
+async function pasteIntoReadme(table: string): Promise<void> {
+  const readme = await Deno.readTextFile(README);
+  const from = readme.indexOf(START), to = readme.indexOf(END);
+  if (from === -1 || to === -1) throw new Error(`No ${START} in ${README}`);
+  await Deno.writeTextFile(
+    README,
+    `${readme.slice(0, from + START.length)}\n\n${table}\n${readme.slice(to)}`,
+  );
+  // The tables as `deno fmt --check` wants them.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", README] })
+    .output();
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      readme: { type: "boolean", default: false },
+      only: { type: "string" },
+    },
+  });
+  const only = values.only?.split(",") as Scenario[] | undefined;
+  for (const scenario of only ?? []) {
+    if (!SCENARIOS.includes(scenario)) throw new Error(`Unknown ${scenario}`);
+  }
+  const bench = await runBench({
+    size: values.quick ? "quick" : "full",
+    only,
+    log: (line) => console.error(line),
+  });
+  const table = markdown(bench);
+  await Deno.mkdir(RESULTS, { recursive: true });
+  await Deno.writeTextFile(
+    `${RESULTS}latest.json`,
+    JSON.stringify({ ...bench, targets: targets(bench) }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${RESULTS}latest.md`, table);
+  if (values.readme) await pasteIntoReadme(table);
+  console.log(table);
+}

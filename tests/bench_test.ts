@@ -1,0 +1,39 @@
+// Every benchmark scenario at tiny sizes, so that `bench/` never rots. No
+// timing is asserted: only that each scenario ran and its numbers are sane.
+import assert from "node:assert/strict";
+import { markdown, runBench, targets } from "../bench/run.ts";
+import { SCENARIOS } from "../bench/scenario.ts";
+
+Deno.test("every benchmark scenario runs at tiny sizes with sane output", async () => {
+  const bench = await runBench({ size: "tiny", fresh: false });
+  const finite = (value: unknown) =>
+    typeof value === "number" && Number.isFinite(value) && value >= 0;
+  for (const scenario of SCENARIOS) {
+    const rows = bench.results.filter((r) => r.scenario === scenario);
+    assert.ok(rows.length >= 3, `${scenario} ran for each implementation`);
+    for (const row of rows) {
+      const where = `${scenario} ${row.impl}`;
+      if (scenario === "idle") {
+        for (const stage of row.stages) {
+          assert.ok(stage.connections > 0, where);
+          assert.ok(Number.isFinite(stage.heapPerConnection), where);
+          assert.ok(Number.isFinite(stage.rssPerConnection), where);
+        }
+      } else if (scenario.startsWith("latency")) {
+        assert.ok(row.samples > 0, where);
+        assert.ok(finite(row.medianUs) && finite(row.p99Us), where);
+      } else {
+        // The scenario itself checked the bytes each client received.
+        assert.ok(row.count > 0 && row.bytes > 0, where);
+        assert.ok(finite(row.perSecond) && finite(row.nsPer), where);
+        assert.ok(row.chunks >= 1, where);
+      }
+    }
+  }
+  const table = markdown(bench);
+  assert.match(
+    table,
+    /\| in process: `await write\(\)` per event \| ssekit \|/,
+  );
+  assert.ok(targets(bench).length >= 6);
+});
