@@ -384,12 +384,10 @@ export class SseChannel {
     });
     const client: Client = { writer, topics: topics && new Set(topics) };
     const last = lastEventId(request);
-    writerInternals.send(
-      writer,
-      last === undefined
-        ? `id: ${this.#position()}\n\n`
-        : this.#replay(last, client),
-    );
+    const missed = last === undefined
+      ? `id: ${this.#position()}\n\n`
+      : this.#replay(last, client);
+    if (missed !== "") writerInternals.send(writer, missed);
     this.#clients.add(client);
     writer.signal.addEventListener("abort", () => {
       this.#clients.delete(client);
