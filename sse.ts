@@ -448,7 +448,7 @@ export class SseWriter {
 
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #abort = new AbortController();
-  #options: SseWriterOptions;
+  #signal: AbortSignal | undefined;
   #keepAlive: number;
   #highWaterMark: number;
   /** Encoded events not yet handed to the client, joined as one string. */
@@ -468,7 +468,7 @@ export class SseWriter {
   /** Creates a writer; see {@linkcode SseWriterOptions} for the defaults. */
   constructor(options: SseWriterOptions = {}) {
     const headers = checkOptions(options);
-    this.#options = options;
+    this.#signal = options.signal;
     this.#keepAlive = options.keepAlive ?? DEFAULT_KEEP_ALIVE;
     this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     const body = new ReadableStream<Uint8Array>({
@@ -622,7 +622,7 @@ export class SseWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#waiting = false;
-    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     SseWriter.#leaveKeepAlive(this);
     if (how === "flush" && this.#queued !== "") {
       this.#controller.enqueue(

@@ -124,6 +124,25 @@ Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or d
   });
 });
 
+Deno.test("SseChannel resumes a client that left before any event", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const early = new TextReader(
+    channel.connect(new Request("http://x/")).body!,
+  );
+  assert.equal(await early.next(), "id: 0\n\n"); // the position it resumes from
+  await early.cancel();
+  channel.send({ data: "a" });
+  channel.send({ data: "b" });
+  const again = new EventReader(
+    channel.connect(
+      new Request("http://x/", { headers: { "last-event-id": "0" } }),
+    ).body!,
+  );
+  assert.deepEqual(ids(await again.take(2)), ["1", "2"]);
+  await again.body.cancel();
+  channel.close();
+});
+
 Deno.test("SseChannel tells a client whose missed events are gone to reset", async (t) => {
   const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
   for (let i = 1; i <= 10; i++) channel.send({ data: i });
