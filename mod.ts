@@ -6,23 +6,26 @@
  * Return `writer.response` from a handler and write events; the writer stops
  * and aborts `writer.signal` when the client goes away.
  *
- * @example Count to three, then end the stream (save as `ticks.ts`, run `deno run -N ticks.ts`)
+ * @example A tick a second until the client leaves
  * ```ts
  * import { SseWriter } from "./mod.ts";
  *
+ * // Any web-standard server can serve this handler (see the README).
  * function handler(request: Request): Response {
  *   const writer = new SseWriter({ signal: request.signal });
- *   (async () => {
- *     for (let i = 1; i <= 3 && !writer.closed; i++) {
- *       await writer.write({ event: "tick", id: i, data: { i } });
- *       await new Promise((resolve) => setTimeout(resolve, 1000));
- *     }
- *     writer.close();
- *   })();
+ *   let i = 0;
+ *   const timer = setInterval(() => {
+ *     writer.write({ event: "tick", id: ++i, data: { i } });
+ *   }, 1000);
+ *   writer.signal.addEventListener("abort", () => clearInterval(timer));
  *   return writer.response;
  * }
  *
- * if (import.meta.main) Deno.serve(handler);
+ * // A client reads the first event, then leaves: the timer stops.
+ * const reader = handler(new Request("http://localhost/")).body!.getReader();
+ * const { value } = await reader.read();
+ * new TextDecoder().decode(value); // 'event: tick\nid: 1\ndata: {"i":1}\n\n'
+ * await reader.cancel();
  * ```
  *
  * @module
