@@ -41,7 +41,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { lastEventId, SseChannel, SseClosedError, SseWriter } from "./mod.ts";
+import {
+  lastEventId,
+  type SseBackplane,
+  SseChannel,
+  SseClosedError,
+  SseWriter,
+} from "./mod.ts";
+import { RedisBackplane } from "./redis.ts";
 
 /** Ticks per stream when `count` is absent or ≤ 0. */
 export const DEFAULT_COUNT = 30;
@@ -69,6 +76,11 @@ export interface DemoOptions {
    * @default {"info"}
    */
   logLevel?: LogLevel;
+  /**
+   * Shares the broadcast room with other instances, such as a
+   * `RedisBackplane`.
+   */
+  backplane?: SseBackplane;
   /**
    * Receives each log line, without a line break, instead of stderr. Tests
    * pass one to read the log.
@@ -187,7 +199,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
   };
 
   /** The broadcast room: one channel, every client of `/broadcast`. */
-  const room = new SseChannel();
+  const room = new SseChannel({ backplane: options.backplane });
   const announce = () => {
     if (!room.closed) {
       room.send({ event: "clients", data: { count: room.size } });
@@ -509,6 +521,8 @@ Options:
   --port <n>         port to listen on (default: $PORT or 5000)
   --host <name>      address to listen on (default: $HOST or 127.0.0.1)
   --log-level <lvl>  ${LOG_LEVELS.join(", ")} (default: info)
+  --redis <url>      share the broadcast page with every demo using this
+                     Redis, e.g. redis://127.0.0.1:6379 (default: none)
   -h, --help         show this help`;
 
 /** The demo's settings, as {@linkcode parseFlags} reads them. */
@@ -521,6 +535,8 @@ export interface DemoFlags {
   logLevel: LogLevel;
   /** True for `--help` or `-h`. */
   help: boolean;
+  /** A Redis URL that instances share the broadcast room through. */
+  redis?: string;
 }
 
 /**
@@ -547,6 +563,7 @@ export function parseFlags(
       port: { type: "string" },
       host: { type: "string" },
       "log-level": { type: "string" },
+      redis: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -559,11 +576,16 @@ export function parseFlags(
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new TypeError(`Invalid log level: ${JSON.stringify(logLevel)}`);
   }
+  const { redis } = values;
+  if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) {
+    throw new TypeError(`Invalid Redis URL: ${JSON.stringify(redis)}`);
+  }
   return {
     port,
     host: values.host ?? env("HOST") ?? "127.0.0.1",
     logLevel: logLevel as LogLevel,
     help: values.help ?? false,
+    redis,
   };
 }
 
@@ -581,7 +603,28 @@ if (import.meta.main) {
   }
   const { port, host, logLevel } = flags;
   const log = createLogger(logLevel);
-  const demo = createDemo({ logLevel });
+  let backplane: SseBackplane | undefined;
+  if (flags.redis !== undefined) {
+    // Only the demo needs a Redis client; the library takes the one you have.
+    const { createClient } = await import("redis");
+    const connect = () =>
+      createClient({ url: flags.redis })
+        .on("error", (error: Error) => log.warn(`redis: ${error.message}`))
+        .connect();
+    try {
+      backplane = new RedisBackplane({
+        client: await connect(),
+        reader: await connect(),
+        stream: "ssekit-demo-broadcast",
+        onError: (error) => log.warn(`redis: ${(error as Error).message}`),
+      });
+    } catch (error) {
+      console.error(`Cannot reach Redis at ${flags.redis}: ${error}`);
+      Deno.exit(1);
+    }
+    log.info(`broadcast shared through Redis at ${flags.redis}`);
+  }
+  const demo = createDemo({ logLevel, backplane });
   const server = Deno.serve({
     hostname: host,
     port,

@@ -586,6 +586,7 @@ Deno.test("The demo's flags default to 127.0.0.1:5000 and override PORT and HOST
     host: "127.0.0.1",
     logLevel: "info",
     help: false,
+    redis: undefined,
   });
   const env = (name: string) =>
     ({ PORT: "8000", HOST: "0.0.0.0" } as Record<string, string>)[name];
@@ -594,14 +595,23 @@ Deno.test("The demo's flags default to 127.0.0.1:5000 and override PORT and HOST
     host: "0.0.0.0",
     logLevel: "info",
     help: false,
+    redis: undefined,
   });
   assert.deepEqual(
     parseFlags(["--port=0", "--host", "::1", "--log-level", "debug"], env),
-    { port: 0, host: "::1", logLevel: "debug", help: false },
+    { port: 0, host: "::1", logLevel: "debug", help: false, redis: undefined },
   );
   assert.equal(parseFlags(["-h"], none).help, true);
   assert.throws(() => parseFlags(["--port", "-1"], none), TypeError);
   assert.throws(() => parseFlags(["extra"], none), TypeError);
+  assert.equal(
+    parseFlags(["--redis", "redis://127.0.0.1:6379"], none).redis,
+    "redis://127.0.0.1:6379",
+  );
+  assert.throws(() => parseFlags(["--redis", "127.0.0.1:6379"], none), {
+    name: "TypeError",
+    message: 'Invalid Redis URL: "127.0.0.1:6379"',
+  });
 });
 
 /** Reads SSE blocks from a body until `done` says the blocks so far suffice. */
