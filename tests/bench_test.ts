@@ -37,3 +37,35 @@ Deno.test("every benchmark scenario runs at tiny sizes with sane output", async 
   );
   assert.ok(targets(bench).length >= 6);
 });
+
+const hasRedis = await new Deno.Command("redis-server", { args: ["--version"] })
+  .output().then((out) => out.success).catch(() => false);
+const IN_CI = Deno.env.get("CI") === "true";
+if (!hasRedis && !IN_CI) {
+  console.warn("Skipping the Redis benchmark: no redis-server on PATH.");
+}
+
+Deno.test({
+  name: "the Redis fan-out benchmark runs at tiny size with sane output",
+  ignore: !hasRedis && !IN_CI,
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../bench/redis.ts", import.meta.url).pathname,
+        "--tiny",
+      ],
+      stderr: "inherit",
+    }).output();
+    assert.ok(out.success, "bench/redis.ts failed");
+    const [json, row] = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const result = JSON.parse(json);
+    assert.ok(result.aloneDeliveriesPerSecond > 0);
+    assert.ok(result.redisDeliveriesPerSecond > 0);
+    assert.match(
+      row,
+      /^\| fan-out, 10 events to 4 clients \| [\d,]+ \| [\d,]+ \| [\d.]+× \|$/,
+    );
+  },
+});
