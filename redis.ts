@@ -22,12 +22,12 @@
  *
  * @example Two instances behind a load balancer, sharing "news"
  * ```ts ignore
- * import { createClient } from "npm:redis@^5";
  * import { SseChannel } from "@ssekit/sse";
  * import { RedisBackplane } from "@ssekit/sse/redis";
  *
- * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
- * const reader = await client.duplicate().connect(); // XREAD BLOCK holds it
+ * // `client`: your connected Redis client (npm's `redis`, say);
+ * // `reader`: a second connection, which XREAD BLOCK holds while it waits.
+ * const reader = await client.duplicate().connect();
  * const news = new SseChannel({
  *   backplane: new RedisBackplane({ client, reader, stream: "news" }),
  * });
