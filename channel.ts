@@ -1,7 +1,9 @@
 /**
  * {@linkcode SseChannel}: one event to every connected client, with resume
  * from a bounded history, slow clients dropped before they cost memory, and a
- * {@linkcode SseBackplane} to share the channel between instances.
+ * backplane to share the channel between instances: an
+ * {@linkcode SseOrderedBackplane} (one order for all, such as a Redis stream)
+ * or an {@linkcode SseBackplane} (each sender's order only).
  *
  * @module
  */
@@ -109,6 +111,106 @@ export class BroadcastChannelBackplane implements SseBackplane {
   }
 }
 
+/** An event in the order that an {@linkcode SseOrderedBackplane} keeps. */
+export interface SseOrderedEntry {
+  /** Its place in the order, which every instance sends as its event id. */
+  position: string;
+  /** The event's wire text without its `id:` line, as `encodeEvent` gives. */
+  body: string;
+  /** The topic it was sent to, if any. */
+  topic?: string;
+}
+
+/**
+ * What an {@linkcode SseOrderedBackplane} tells its channel, in this order:
+ * `start` once, then `entry` for each later entry and `lost` whenever some
+ * may be missing.
+ */
+export interface SseOrderedReceiver {
+  /**
+   * The recent past: every entry that follows the position `after`, oldest
+   * first (up to the `history` that `subscribe` asked for; `after` is the
+   * start of the order if there are fewer). Later entries follow the last.
+   */
+  start(history: SseOrderedEntry[], after: string): void;
+  /** The next entry of the order: each once, in order. */
+  entry(entry: SseOrderedEntry): void;
+  /**
+   * Entries between the last one given and the next may be missing (a
+   * restart or a trim lost them); the channel sends its clients `event:
+   * reset`.
+   */
+  lost(reason: string): void;
+}
+
+/**
+ * Puts the events of every instance that shares a channel into one order:
+ * every instance, the sender included, delivers each event in that order,
+ * under the same id. So all clients see the same sequence, and an id means
+ * the same place on every instance. {@linkcode RedisBackplane} (in
+ * `./redis.ts`) is one, on a Redis stream.
+ *
+ * A channel on an ordered backplane delivers an event once the backplane
+ * has ordered it, not when it is sent; use `await channel.publish(event)`,
+ * which resolves with the event's id.
+ *
+ * @example An order in memory, for tests: positions "1", "2", …
+ * ```ts
+ * import type {
+ *   SseOrderedBackplane,
+ *   SseOrderedEntry,
+ *   SseOrderedReceiver,
+ * } from "./channel.ts";
+ *
+ * class MemoryOrder implements SseOrderedBackplane {
+ *   readonly ordered = true;
+ *   static #log: SseOrderedEntry[] = [];
+ *   static #members = new Set<SseOrderedReceiver>();
+ *   #receiver?: SseOrderedReceiver;
+ *   publish(body: string, topic?: string): Promise<string> {
+ *     const entry = { position: String(MemoryOrder.#log.length + 1), body, topic };
+ *     MemoryOrder.#log.push(entry);
+ *     for (const member of MemoryOrder.#members) member.entry(entry);
+ *     return Promise.resolve(entry.position);
+ *   }
+ *   subscribe(receiver: SseOrderedReceiver, history: number): void {
+ *     const log = MemoryOrder.#log;
+ *     const past = log.slice(Math.max(0, log.length - history));
+ *     receiver.start(past, String(log.length - past.length));
+ *     MemoryOrder.#members.add(this.#receiver = receiver);
+ *   }
+ *   compare(a: string, b: string): number {
+ *     return /^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : NaN;
+ *   }
+ *   close(): void {
+ *     if (this.#receiver) MemoryOrder.#members.delete(this.#receiver);
+ *   }
+ * }
+ * ```
+ */
+export interface SseOrderedBackplane {
+  /** Marks the backplane as ordered. */
+  readonly ordered: true;
+  /**
+   * Appends an event to the order; resolves with its position once it has
+   * one, or rejects if it never will (the backplane closed, or gave up).
+   */
+  publish(body: string, topic?: string): Promise<string>;
+  /**
+   * Starts telling `receiver` the order: `start` with up to `history` past
+   * entries, then every later entry. Whatever `publish` is given from now on
+   * comes after the entries given to `start`.
+   */
+  subscribe(receiver: SseOrderedReceiver, history: number): void;
+  /**
+   * Compares two positions: negative if `a` comes first, positive if `b`
+   * does, `0` if they are the same, `NaN` if either is not a position.
+   */
+  compare(a: string, b: string): number;
+  /** Stops publishing and receiving; called by `SseChannel.close()`. */
+  close(): void;
+}
+
 /** Options for {@linkcode SseChannel}. */
 export interface SseChannelOptions {
   /**
@@ -142,10 +244,14 @@ export interface SseChannelOptions {
   /** Extra headers for every client's response (as for `SseWriter`). */
   headers?: HeadersInit;
   /**
-   * Shares the channel with other instances. Event ids then name every
-   * instance's position, so that a client can resume on any of them.
+   * Shares the channel with other instances, so that a client can resume on
+   * any of them. With an {@linkcode SseOrderedBackplane} (such as
+   * `RedisBackplane`), every client sees every event in one order and ids
+   * are the backplane's positions; send with `publish()`. With an
+   * {@linkcode SseBackplane}, each sender's events keep their order and ids
+   * name what was seen from each sender.
    */
-  backplane?: SseBackplane;
+  backplane?: SseBackplane | SseOrderedBackplane;
 }
 
 /** Options for {@linkcode SseChannel.connect}. */
@@ -183,12 +289,28 @@ interface Client {
    * has. Those events are not sent to it again, and its ids include them.
    */
   ahead?: Map<string, number>;
+  /**
+   * Ordered: set while the client has every entry up to this position, which
+   * this instance has not delivered yet (it came from an instance further
+   * ahead). Entries up to it are not sent to it again.
+   */
+  after?: string;
+  /**
+   * Ordered: set while the client waits for the backplane to start (it
+   * connected before); what it asked to resume after, if anything.
+   */
+  early?: { last: string | undefined };
 }
 
 interface Entry {
+  /** The sender; `""` on an ordered backplane, where it does not matter. */
   origin: string;
+  /**
+   * The sender's number for it; with no backplane or an ordered one, this
+   * instance's own count, 1, 2, 3, … in history order.
+   */
   seq: number;
-  /** The id this instance gave the event. */
+  /** The id clients get with it. */
   id: string;
   topic: string | undefined;
   /** The wire text without the `id:` line. */
@@ -218,6 +340,12 @@ function parseVector(id: string): Vector | undefined {
     vector.set(origin, number);
   }
   return vector;
+}
+
+function isOrdered(
+  backplane: SseBackplane | SseOrderedBackplane,
+): backplane is SseOrderedBackplane {
+  return (backplane as SseOrderedBackplane).ordered === true;
 }
 
 function checkLimit(name: string, value: unknown, fallback: number): number {
@@ -262,13 +390,26 @@ function checkTopic(where: string, topic: unknown): void {
  * `maxBufferedAmount` is disconnected (counted in `dropped`); it reconnects
  * and resumes from the history. Others are not delayed.
  *
- * **Several instances.** With a `backplane`, every instance delivers every
- * event. Each sender numbers its own events, and an id names the last number
- * seen from each sender (`"k2f9:12,x8aa:7"`). Concurrent events may reach
- * two instances in different orders, but such an id means the same set of
- * events on both, so a client resumes on any instance without gap or
- * duplicate, even on one that has not yet heard of everything it saw. Events
- * then cannot carry their own ids.
+ * **Several instances, in one order.** With an
+ * {@linkcode SseOrderedBackplane} (such as `RedisBackplane`), `publish()`
+ * hands the event to the backplane, and every instance, the sender included,
+ * delivers it once the backplane has ordered it: every client sees the same
+ * sequence, and an event's id is its position in that order, the same on
+ * every instance. A client resumes on any instance: from its history (which
+ * starts with the backplane's recent past), or, on an instance that has not
+ * yet caught up with the client's id, from the first event after it.
+ * `send()` throws there, since the id is not known until the event is
+ * ordered.
+ *
+ * **Several instances, each sender in order.** With an
+ * {@linkcode SseBackplane} (such as `BroadcastChannelBackplane`), every
+ * instance delivers its own events at once and the others' as they arrive.
+ * Each sender numbers its own events, and an id names the last number seen
+ * from each sender (`"k2f9:12,x8aa:7"`). Concurrent events may reach two
+ * instances in different orders, but such an id means the same set of events
+ * on both, so a client resumes on any instance without gap or duplicate.
+ *
+ * With a backplane, events cannot carry their own ids.
  *
  * @example A chat room: clients connect, messages go to everyone
  * ```ts
@@ -283,18 +424,32 @@ function checkTopic(where: string, topic: unknown): void {
  * ```
  */
 export class SseChannel {
+  /**
+   * Resolves once the channel knows its position and can resume clients:
+   * at once, except on an ordered backplane, which must first read the
+   * recent past (clients that connect before then wait for it). Resolves
+   * on `close()` too; it never rejects.
+   */
+  readonly ready: Promise<void>;
   #clients = new Set<Client>();
   #history: Entry[] = [];
   #historyUnits = 0;
-  /** History position (seq) of each id, for resume without a backplane. */
+  /** History position (seq) of each id, without a backplane or when ordered. */
   #positions = new Map<string, number>();
   /** The last seq seen from each origin: this instance's position. */
   #clock: Vector = new Map();
   /** Per origin, the highest seq that the history no longer holds. */
   #forgotten: Vector = new Map();
+  /**
+   * Without a backplane or when ordered: the id just before the history and
+   * its seq, so that a client that has it resumes from the first entry.
+   */
+  #floor = { id: "0", seq: 0 };
   /** Events recorded but not yet handed to the clients (see `#flush`). */
   #batch: Entry[] = [];
   #batchUnits = 0;
+  /** Ordered: the position before the batch's first entry. */
+  #batchAfter = "";
   #origin = crypto.randomUUID().slice(0, 8);
   #seq = 0;
   #dropped = 0;
@@ -305,6 +460,10 @@ export class SseChannel {
   #keepAlive: number | undefined;
   #headers: HeadersInit | undefined;
   #backplane: SseBackplane | undefined;
+  #ordered: SseOrderedBackplane | undefined;
+  /** Ordered: the position of the last entry; undefined until started. */
+  #orderedAt: string | undefined;
+  #resolveReady!: () => void;
 
   /** Creates a channel; see {@linkcode SseChannelOptions} for defaults. */
   constructor(options: SseChannelOptions = {}) {
@@ -324,14 +483,43 @@ export class SseChannel {
         `Cannot create SseChannel: \`maxBufferedAmount\` (${this.#maxBufferedAmount}) must be at least \`historyBytes\` (${this.#historyBytes}), or a resuming client could never catch up`,
       );
     }
+    const { backplane } = options;
+    if (
+      backplane !== undefined &&
+      (typeof backplane?.publish !== "function" ||
+        typeof backplane.subscribe !== "function" ||
+        typeof backplane.close !== "function")
+    ) {
+      throw new TypeError(
+        "Cannot create SseChannel: `backplane` must have publish, subscribe and close methods",
+      );
+    }
     this.#keepAlive = options.keepAlive;
     this.#headers = options.headers;
     // Fail here, not at the first client, on bad writer options.
     new SseWriter({ keepAlive: this.#keepAlive, headers: this.#headers })
       .close();
-    this.#clock.set(this.#origin, 0);
-    this.#backplane = options.backplane;
-    this.#backplane?.subscribe((message) => this.#receive(message));
+    this.ready = new Promise((resolve) => this.#resolveReady = resolve);
+    if (backplane !== undefined && isOrdered(backplane)) {
+      if (typeof backplane.compare !== "function") {
+        throw new TypeError(
+          "Cannot create SseChannel: an ordered `backplane` must have a compare method",
+        );
+      }
+      this.#ordered = backplane;
+      backplane.subscribe({
+        start: (history, after) => this.#start(history, after),
+        entry: (entry) => this.#entry(entry),
+        lost: (reason) => {
+          if (this.#orderedAt !== undefined) this.#broadcastReset(reason);
+        },
+      }, this.#historySize);
+    } else {
+      this.#resolveReady();
+      this.#clock.set(this.#origin, 0);
+      this.#backplane = backplane;
+      backplane?.subscribe((message) => this.#receive(message));
+    }
   }
 
   /** How many clients are connected now. */
@@ -380,10 +568,14 @@ export class SseChannel {
     });
     const client: Client = { writer, topics: topics && new Set(topics) };
     const last = lastEventId(request);
-    const missed = last === undefined
-      ? `id: ${this.#position()}\n\n`
-      : this.#replay(last, client);
-    if (missed !== "") writerInternals.send(writer, missed);
+    if (this.#ordered && this.#orderedAt === undefined) {
+      client.early = { last };
+    } else {
+      const missed = last === undefined
+        ? `id: ${this.#position()}\n\n`
+        : this.#replay(last, client);
+      if (missed !== "") writerInternals.send(writer, missed);
+    }
     this.#clients.add(client);
     writer.signal.addEventListener("abort", () => {
       this.#clients.delete(client);
@@ -395,9 +587,15 @@ export class SseChannel {
   /**
    * Sends `event` to every client (or, with `options.topic`, to the clients
    * of that topic) and returns its id. Throws as `encodeEvent` does for a bad
-   * event, and {@linkcode SseClosedError} after `close()`.
+   * event, and {@linkcode SseClosedError} after `close()`. On an ordered
+   * backplane an event has no id until it is ordered: use `publish()`.
    */
   send(event: SseEvent, options: SseSendOptions = {}): string {
+    if (this.#ordered) {
+      throw new TypeError(
+        "Cannot send event: on an ordered backplane an event has no id until the backplane orders it; use `await channel.publish(event)`",
+      );
+    }
     if (this.#closed) {
       throw new SseClosedError("Cannot send event: the channel is closed");
     }
@@ -420,14 +618,49 @@ export class SseChannel {
     return this.#deliver(this.#origin, seq, body, topic, id);
   }
 
+  /**
+   * Sends `event` as `send()` does, on any channel, and resolves with its
+   * id. On an ordered backplane it resolves once the backplane has ordered
+   * the event (every instance then delivers it in that order), and rejects
+   * if it never will: {@linkcode SseClosedError} if the channel closes
+   * first, or the backplane's error if it gave up. A bad event throws at the
+   * call, as for `send()`.
+   *
+   * @example Answer a POST once the message has its place
+   * ```ts
+   * import { SseChannel } from "./channel.ts";
+   *
+   * const room = new SseChannel();
+   * await room.publish({ event: "message", data: "hi" }); // "1"
+   * room.close();
+   * ```
+   */
+  publish(event: SseEvent, options: SseSendOptions = {}): Promise<string> {
+    const ordered = this.#ordered;
+    if (!ordered) return Promise.resolve(this.send(event, options));
+    if (this.#closed) {
+      throw new SseClosedError("Cannot send event: the channel is closed");
+    }
+    const { topic } = options;
+    if (topic !== undefined) checkTopic("Cannot send event", topic);
+    if (event?.id !== undefined) {
+      throw new TypeError(
+        "Cannot send event: on an ordered backplane an event's id is its position, so `id` must be left out",
+      );
+    }
+    return ordered.publish(encodeEvent(event), topic);
+  }
+
   /** Ends every client's stream and refuses new clients; idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
     this.#backplane?.close();
+    this.#ordered?.close();
     for (const { writer } of this.#clients) writer.close();
     this.#clients.clear();
+    this.#resolveReady();
   }
 
   #receive(message: SseBackplaneMessage): void {
@@ -447,7 +680,7 @@ export class SseChannel {
     this.#deliver(origin, seq, body, topic, undefined);
   }
 
-  /** Records an event and queues it for the clients; returns its id. */
+  /** Records an event sent here or through a backplane; returns its id. */
   #deliver(
     origin: string,
     seq: number,
@@ -458,12 +691,52 @@ export class SseChannel {
     this.#clock.set(origin, seq);
     const id = explicitId ??
       (this.#backplane ? formatVector(this.#clock) : String(seq));
-    const entry = { origin, seq, id, topic, body };
+    this.#record({ origin, seq, id, topic, body });
+    return id;
+  }
+
+  /** Ordered: the recent past and the position the backplane starts at. */
+  #start(history: SseOrderedEntry[], after: string): void {
+    if (this.#closed || this.#orderedAt !== undefined) return;
+    this.#floor = { id: after, seq: this.#seq };
+    for (const { position, body, topic } of history) {
+      this.#remember({
+        origin: "",
+        seq: ++this.#seq,
+        id: position,
+        topic,
+        body,
+      });
+    }
+    const position = this.#orderedAt = history.at(-1)?.position ?? after;
+    for (const client of this.#clients) {
+      if (client.early === undefined) continue;
+      const { last } = client.early;
+      client.early = undefined;
+      const text = last === undefined
+        ? `id: ${position}\n\n`
+        : this.#replay(last, client);
+      if (text !== "") writerInternals.send(client.writer, text);
+    }
+    this.#resolveReady();
+  }
+
+  /** Ordered: the next entry of the order. */
+  #entry({ position, body, topic }: SseOrderedEntry): void {
+    const at = this.#orderedAt;
+    if (this.#closed || at === undefined) return;
+    if (!(this.#ordered!.compare(position, at) > 0)) return; // had it
+    if (this.#batch.length === 0) this.#batchAfter = at;
+    this.#orderedAt = position;
+    this.#record({ origin: "", seq: ++this.#seq, id: position, topic, body });
+  }
+
+  /** Keeps an event for resume and queues it for the clients. */
+  #record(entry: Entry): void {
     this.#remember(entry);
     if (this.#batch.push(entry) === 1) queueMicrotask(this.#flush);
-    this.#batchUnits += body.length;
+    this.#batchUnits += entry.body.length;
     if (this.#batchUnits > BATCH_UNITS) this.#flush();
-    return id;
   }
 
   /**
@@ -480,7 +753,10 @@ export class SseChannel {
     let shared: string | undefined;
     let sharedBytes: Uint8Array | undefined;
     for (const client of this.#clients) {
-      if (client.ahead === undefined && (forEveryone || !client.topics)) {
+      if (
+        client.ahead === undefined && client.after === undefined &&
+        (forEveryone || !client.topics)
+      ) {
         shared ??= batch.map((entry) => `id: ${entry.id}\n${entry.body}`)
           .join("");
         sharedBytes ??= ENCODER.encode(shared);
@@ -499,7 +775,21 @@ export class SseChannel {
   /** The part of `batch` for a client with topics or ahead of this instance. */
   #textFor(client: Client, batch: Entry[]): string {
     let text = "";
-    for (const { origin, seq, id, topic, body } of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const { origin, seq, id, topic, body } = batch[i];
+      if (client.after !== undefined) {
+        const order = this.#ordered!.compare(id, client.after);
+        if (order < 0) continue;
+        client.after = undefined;
+        if (order === 0) continue;
+        // Past the client's id without meeting it: the order never had it
+        // (or has lost it), so what the client missed is unknown.
+        text += encodeEvent({
+          event: "reset",
+          id: i === 0 ? this.#batchAfter : batch[i - 1].id,
+          data: { reason: "the last event id is not in the order" },
+        });
+      }
       if (topic !== undefined && client.topics && !client.topics.has(topic)) {
         continue;
       }
@@ -533,6 +823,7 @@ export class SseChannel {
 
   /** The id of this instance's current position. */
   #position(): string {
+    if (this.#ordered) return this.#orderedAt!;
     if (this.#backplane) return formatVector(this.#clock);
     return this.#history.at(-1)?.id ?? String(this.#seq);
   }
@@ -548,6 +839,7 @@ export class SseChannel {
       const old = this.#history.shift()!;
       this.#historyUnits -= old.body.length + old.id.length;
       this.#forgotten.set(old.origin, old.seq);
+      this.#floor = { id: old.id, seq: old.seq };
       if (this.#positions.get(old.id) === old.seq) {
         this.#positions.delete(old.id);
       }
@@ -560,14 +852,37 @@ export class SseChannel {
    * a reset event when they cannot be known.
    */
   #replay(last: string, client: Client): string {
-    const seen = this.#seen(last);
-    if (typeof seen === "string") {
-      return encodeEvent({
-        event: "reset",
-        id: this.#position(),
-        data: { reason: seen },
-      });
+    if (this.#backplane) return this.#replayVector(last, client);
+    let seq = this.#positions.get(last);
+    if (seq === undefined && last === this.#floor.id) seq = this.#floor.seq;
+    if (seq === undefined) {
+      const order = this.#ordered?.compare(last, this.#orderedAt!);
+      if (order !== undefined && order > 0) {
+        // The client comes from an instance further along the order.
+        client.after = last;
+        return "";
+      }
+      return this.#resetText(
+        Number.isNaN(order)
+          ? `the last event id ${JSON.stringify(last)} is not one of ours`
+          : `the last event id ${JSON.stringify(last)} is unknown or too old`,
+      );
     }
+    const { topics } = client;
+    const first = this.#history[0]?.seq ?? 0;
+    let text = "";
+    for (let i = Math.max(0, seq + 1 - first); i < this.#history.length; i++) {
+      const { id, topic, body } = this.#history[i];
+      if (topic !== undefined && topics && !topics.has(topic)) continue;
+      text += `id: ${id}\n${body}`;
+    }
+    return text;
+  }
+
+  /** `#replay` on an unordered backplane, whose ids are vectors. */
+  #replayVector(last: string, client: Client): string {
+    const seen = this.#seen(last);
+    if (typeof seen === "string") return this.#resetText(seen);
     const { topics } = client;
     let text = "";
     for (const entry of this.#history) {
@@ -576,8 +891,7 @@ export class SseChannel {
       if (entry.topic !== undefined && topics && !topics.has(entry.topic)) {
         continue;
       }
-      const id = this.#backplane ? formatVector(seen) : entry.id;
-      text += `id: ${id}\n${entry.body}`;
+      text += `id: ${formatVector(seen)}\n${entry.body}`;
     }
     for (const [origin, seq] of seen) {
       if (seq > (this.#clock.get(origin) ?? 0)) {
@@ -588,18 +902,10 @@ export class SseChannel {
   }
 
   /**
-   * What a client whose last event id is `id` has seen, as the last seq of
-   * each origin; or why the events it missed cannot be replayed.
+   * What a client whose last event id is the vector `id` has seen, as the
+   * last seq of each origin; or why the events it missed cannot be replayed.
    */
   #seen(id: string): Vector | string {
-    if (!this.#backplane) {
-      const seq = this.#positions.get(id) ??
-        (id === "0" && !this.#forgotten.has(this.#origin) ? 0 : undefined);
-      if (seq === undefined) {
-        return `the last event id ${JSON.stringify(id)} is unknown or too old`;
-      }
-      return new Map([[this.#origin, seq]]);
-    }
     const seen = parseVector(id);
     if (seen === undefined) {
       return `the last event id ${JSON.stringify(id)} is not one of ours`;
@@ -612,17 +918,25 @@ export class SseChannel {
     return seen;
   }
 
-  #broadcastReset(reason: string): void {
-    this.#flush();
-    const text = encodeEvent({
+  /** A reset event, with this instance's position as its id. */
+  #resetText(reason: string): string {
+    return encodeEvent({
       event: "reset",
       id: this.#position(),
       data: { reason },
     });
+  }
+
+  #broadcastReset(reason: string): void {
+    this.#flush();
+    const text = this.#resetText(reason);
     const bytes = ENCODER.encode(text);
     for (const client of this.#clients) {
       client.ahead = undefined;
-      writerInternals.send(client.writer, text, bytes);
+      client.after = undefined;
+      if (client.early === undefined) {
+        writerInternals.send(client.writer, text, bytes);
+      }
     }
   }
 }

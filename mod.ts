@@ -49,5 +49,8 @@ export {
   SseChannel,
   type SseChannelOptions,
   type SseConnectOptions,
+  type SseOrderedBackplane,
+  type SseOrderedEntry,
+  type SseOrderedReceiver,
   type SseSendOptions,
 } from "./channel.ts";

@@ -143,6 +143,28 @@ Deno.test("SseChannel resumes a client that left before any event", async () => 
   channel.close();
 });
 
+Deno.test("SseChannel resumes a client whose id is the one just before its history", async () => {
+  const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
+  for (let i = 1; i <= 5; i++) channel.send({ data: i }); // keeps 3, 4, 5
+  const resume = (last: string) =>
+    new TextReader(
+      channel.connect(
+        new Request("http://x/", { headers: { "last-event-id": last } }),
+      ).body!,
+    );
+  const exact = resume("2");
+  const gone = resume("1");
+  const fromStart = resume("0");
+  channel.close();
+  assert.equal(
+    await exact.rest(),
+    "id: 3\ndata: 3\n\nid: 4\ndata: 4\n\nid: 5\ndata: 5\n\n",
+  );
+  for (const reader of [gone, fromStart]) {
+    assert.match(await reader.rest(), /^event: reset\nid: 5\n/);
+  }
+});
+
 Deno.test("SseChannel tells a client whose missed events are gone to reset", async (t) => {
   const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
   for (let i = 1; i <= 10; i++) channel.send({ data: i });

@@ -1,5 +1,7 @@
 // Helpers shared by the tests: a real server on an ephemeral loopback port,
 // and ways to read a body as it streams.
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { SseChannel } from "../mod.ts";
 
 /** Serves `handler` on 127.0.0.1 for the length of `fn`, then shuts down. */
 export async function withServer(
@@ -87,4 +89,47 @@ export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) =>
     signal.addEventListener("abort", () => resolve(), { once: true })
   );
+}
+
+/**
+ * A client of one channel, its stream parsed as it arrives. `lastId()` is
+ * what EventSource would send back as `Last-Event-ID`: the last id field,
+ * also of a block without data.
+ */
+export function listen(channel: SseChannel, last?: string, topics?: string[]): {
+  events: EventSourceMessage[];
+  done: Promise<void>;
+  raw(): string;
+  lastId(): string | undefined;
+  leave(): Promise<void>;
+} {
+  const headers: HeadersInit = last === undefined
+    ? {}
+    : { "last-event-id": last };
+  const request = new Request("http://x/", { headers });
+  const reader = channel.connect(request, { topics }).body!.getReader();
+  const events: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event) });
+  const decoder = new TextDecoder();
+  let raw = "";
+  const done = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const text = decoder.decode(value, { stream: true });
+      raw += text;
+      parser.feed(text);
+    }
+  })();
+  return {
+    events,
+    done,
+    raw: () => raw,
+    lastId: () => [...raw.matchAll(/^id: (.*)\n/gm)].at(-1)?.[1],
+    async leave() {
+      await delay(0); // take what was sent
+      await reader.cancel();
+      await done;
+    },
+  };
 }
