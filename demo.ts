@@ -46,6 +46,7 @@ import {
   type SseBackplane,
   SseChannel,
   SseClosedError,
+  type SseOrderedBackplane,
   SseWriter,
 } from "./mod.ts";
 import { RedisBackplane } from "./redis.ts";
@@ -80,7 +81,7 @@ export interface DemoOptions {
    * Shares the broadcast room with other instances, such as a
    * `RedisBackplane`.
    */
-  backplane?: SseBackplane;
+  backplane?: SseBackplane | SseOrderedBackplane;
   /**
    * Receives each log line, without a line break, instead of stderr. Tests
    * pass one to read the log.
@@ -98,7 +99,7 @@ export interface DemoStats {
   readonly open: number;
   /** Tick events written, over all streams. */
   readonly ticksSent: number;
-  /** Clients of the broadcast page connected now. */
+  /** Clients of the broadcast page connected to this instance now. */
   readonly broadcastClients: number;
 }
 
@@ -200,10 +201,18 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   /** The broadcast room: one channel, every client of `/broadcast`. */
   const room = new SseChannel({ backplane: options.backplane });
+  // With a backplane the room spans servers, but each knows only its own
+  // clients: it sends their count under a topic that only they take.
+  const here = `clients-${crypto.randomUUID().slice(0, 8)}`;
   const announce = () => {
-    if (!room.closed) {
-      room.send({ event: "clients", data: { count: room.size } });
-    }
+    if (room.closed) return;
+    room.publish({ event: "clients", data: { count: room.size } }, {
+      topic: here,
+    }).catch((error: Error) => {
+      if (!(error instanceof SseClosedError)) {
+        log.warn(`broadcast count not sent: ${error.message}`);
+      }
+    });
   };
 
   /** `GET /broadcast/events`: joins the room (resuming, if reconnecting). */
@@ -212,6 +221,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
       return text(503, "Service unavailable: the server is shutting down");
     }
     const response = room.connect(request, {
+      topics: [here],
       onClose() {
         log.info(`broadcast left by ${client}, ${room.size} connected`);
         announce();
@@ -229,10 +239,21 @@ export function createDemo(options: DemoOptions = {}): Demo {
       log.warn(`broadcast message rejected from ${client}: ${message.error}`);
       return text(400, `Bad request: ${message.error}`);
     }
-    const id = room.send({
-      event: "message",
-      data: { text: message.text, at: new Date().toISOString() },
-    });
+    let id: string;
+    try {
+      // Resolves once the message has its place in the room's order (at
+      // once, without a backplane): every server then delivers it.
+      id = await room.publish({
+        event: "message",
+        data: { text: message.text, at: new Date().toISOString() },
+      });
+    } catch (error) {
+      if (error instanceof SseClosedError) {
+        return text(503, "Service unavailable: the server is shutting down");
+      }
+      log.error(`broadcast message from ${client} not sent: ${error}`);
+      return text(503, "Service unavailable: the message was not sent");
+    }
     log.info(`broadcast message ${id} from ${client} to ${room.size}`);
     return new Response(JSON.stringify({ id }) + "\n", {
       status: 201,
@@ -603,7 +624,7 @@ if (import.meta.main) {
   }
   const { port, host, logLevel } = flags;
   const log = createLogger(logLevel);
-  let backplane: SseBackplane | undefined;
+  let backplane: SseOrderedBackplane | undefined;
   if (flags.redis !== undefined) {
     // Only the demo needs a Redis client; the library takes the one you have.
     const { createClient } = await import("redis");

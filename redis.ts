@@ -1,24 +1,38 @@
 /**
  * {@linkcode RedisBackplane}: shares an {@linkcode SseChannel} between
- * servers through a capped Redis Stream, using a Redis client you already
- * have. Nothing is imported: any client with a `sendCommand(args)` method
- * fits (`npm:redis` as it is; wrap `ioredis` as
+ * servers through a capped Redis Stream, in one order, using a Redis client
+ * you already have. Nothing is imported: any client with a
+ * `sendCommand(args)` method fits (`npm:redis` as it is; wrap `ioredis` as
  * `{ sendCommand: (args) => redis.call(args[0], ...args.slice(1)) }`).
  *
- * **Why a stream, not pub/sub.** Pub/sub forgets what is published while an
- * instance is disconnected. A stream (`XADD … MAXLEN ~`) keeps the recent
- * past: an instance that loses its connection reads on from its last entry
- * when it is back, and only what the cap or a Redis restart dropped is lost.
- * Every instance numbers its own events, so each instance sees such a loss
- * as a gap in a sender's numbers and sends its clients `event: reset`; it is
- * never silent.
+ * **One order.** Every event goes into the stream first, and every instance,
+ * the sender included, delivers the stream's entries in the stream's order.
+ * So every client of every instance sees the same sequence, and an event's
+ * id is its stream entry id (`1733050000000-0`), the same on every instance
+ * and comparable. A client resumes on any instance: from that instance's
+ * history, which starts with the stream's recent past (so a server started
+ * after a deploy resumes the clients of the one it replaced), or, on an
+ * instance that has not yet read as far as the client's id, from the first
+ * entry after it.
  *
- * **Order.** Every instance delivers its own events at once, and the others'
- * as it reads them, so that a Redis outage never stops local clients. Each
- * sender's events arrive in the order sent on every instance; events sent at
- * the same moment by two instances may reach two instances' clients in
- * either order. Event ids name, for each sender, the last event seen, so a
- * client resumes on any instance without gap or duplicate all the same.
+ * **Why a stream, not pub/sub.** Pub/sub has no order across publishers that
+ * all subscribers agree on, no ids and no past: what is published while an
+ * instance reconnects is gone. A stream (`XADD … MAXLEN ~`, read with
+ * `XREAD BLOCK`, its recent past with `XREVRANGE`) gives the order, the ids
+ * and the shared history in one mechanism.
+ *
+ * **Nothing lost silently.** Each entry also carries its count in the stream
+ * (1, 2, 3, …, set by a short Lua script as it is appended), so an instance
+ * that misses entries sees a gap, and a Redis that restarted without them
+ * sees the count go back; either way the channel sends its clients
+ * `event: reset`. A publish that Redis did not confirm is tried again, and
+ * the retry finds the first try if it was appended, so every event is in the
+ * stream once.
+ *
+ * **While Redis is away**, clients stay connected and can reconnect and
+ * resume from the instances' histories; events published meanwhile wait (up
+ * to `maxPending`) and are ordered and delivered when Redis is back. Their
+ * `publish()` promises resolve then, or reject if they were dropped.
  *
  * @example Two instances behind a load balancer, sharing "news"
  * ```ts ignore
@@ -31,12 +45,18 @@
  * const news = new SseChannel({
  *   backplane: new RedisBackplane({ client, reader, stream: "news" }),
  * });
+ * await news.publish({ event: "headline", data: "…" }); // "1733050000000-0"
  * ```
  *
  * @module
  */
 
-import type { SseBackplane, SseBackplaneMessage } from "./channel.ts";
+import type {
+  SseOrderedBackplane,
+  SseOrderedEntry,
+  SseOrderedReceiver,
+} from "./channel.ts";
+import { SseClosedError } from "./sse.ts";
 
 /** The one method of a Redis client that the backplane uses. */
 export interface RedisCommands {
@@ -46,22 +66,25 @@ export interface RedisCommands {
 
 /** Options for {@linkcode RedisBackplane}. */
 export interface RedisBackplaneOptions {
-  /** A connected client, for `XADD`. */
+  /** A connected client, for appending to the stream. */
   client: RedisCommands;
   /**
-   * A second connected client, for `XREAD BLOCK` only, which holds its
-   * connection while it waits. Destroy it after closing the channel.
+   * A second connected client, for reading the stream, whose `XREAD BLOCK`
+   * holds its connection while it waits. Destroy it after closing the
+   * channel.
    */
   reader: RedisCommands;
   /**
-   * The Redis key of the stream; every instance of one channel uses the same.
+   * The Redis key of the stream; every instance of one channel uses the same,
+   * and nothing else writes to it.
    *
    * @default {"ssekit"}
    */
   stream?: string;
   /**
-   * About how many entries the stream keeps (`XADD … MAXLEN ~`): what an
-   * instance can catch up on after it loses its connection.
+   * About how many entries the stream keeps (`XADD … MAXLEN ~`): how far an
+   * instance that lost its connection can catch up. At least the channels'
+   * `historySize`, so that a new instance can fill its history.
    *
    * @default {10000}
    */
@@ -80,8 +103,8 @@ export interface RedisBackplaneOptions {
   retryMs?: number;
   /**
    * How many events may wait to be published while Redis is unreachable;
-   * beyond that the oldest are dropped (and the other instances reset their
-   * clients when they notice).
+   * beyond that the oldest are dropped, and their `publish()` promises
+   * reject. No client has seen them, so nothing is missing.
    *
    * @default {10000}
    */
@@ -92,6 +115,63 @@ export interface RedisBackplaneOptions {
    * @default {console.error}
    */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * Appends an event with its count, one more than the last entry's (1 in a
+ * new stream), and returns its id. Atomic, so the counts have no gap unless
+ * entries are lost. On a retry it first looks back to the sender's previous
+ * entry: if the first try was appended, it returns that entry's id instead.
+ * KEYS[1]: the stream. ARGV: MAXLEN, "1" on a retry, origin, seq, body, and
+ * the topic if any.
+ */
+const APPEND = `local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+end
+local stream, origin, seq = KEYS[1], ARGV[3], tonumber(ARGV[4])
+if ARGV[2] == '1' then
+  local from = '+'
+  while from do
+    local entries = redis.call('XREVRANGE', stream, from, '-', 'COUNT', 100)
+    from = entries[100] and '(' .. entries[100][1]
+    for _, entry in ipairs(entries) do
+      if field(entry, 'origin') == origin then
+        local s = tonumber(field(entry, 'seq'))
+        if s == seq then return entry[1] end
+        if s < seq then from = nil break end
+      end
+    end
+  end
+end
+local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+local n = last and tonumber(field(last, 'n') or 0) + 1 or 1
+local fields = {'n', n, 'origin', origin, 'seq', ARGV[4], 'body', ARGV[5]}
+if ARGV[6] then
+  fields[9] = 'topic'
+  fields[10] = ARGV[6]
+end
+return redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', unpack(fields))`;
+
+/** A stream entry id: milliseconds and a sequence, without leading zeros. */
+const POSITION = /^(0|[1-9]\d*)-(0|[1-9]\d*)$/;
+
+interface Pending {
+  seq: number;
+  /** Whether an append was tried and may have happened. */
+  tried: boolean;
+  body: string;
+  topic: string | undefined;
+  resolve: (position: string) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Message {
+  /** The entry's count in the stream. */
+  n: number;
+  entry: SseOrderedEntry;
 }
 
 function checkCount(name: string, value: unknown, fallback: number): number {
@@ -106,54 +186,80 @@ function checkCount(name: string, value: unknown, fallback: number): number {
   return value as number;
 }
 
-/** Reads a stream entry's field list, `[name, value, name, value, …]`. */
-function toMessage(fields: unknown): SseBackplaneMessage | undefined {
-  if (!Array.isArray(fields)) return undefined;
+/** Reads a stream entry `[id, [name, value, …]]`; undefined if not ours. */
+function toMessage(raw: unknown): Message | undefined {
+  if (!Array.isArray(raw) || !Array.isArray(raw[1])) return undefined;
+  const [id, fields] = raw as [unknown, unknown[]];
   const entry: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
     entry[String(fields[i])] = String(fields[i + 1]);
   }
-  const seq = Number(entry.seq);
-  if (!entry.origin || !Number.isSafeInteger(seq) || entry.body === undefined) {
+  const n = Number(entry.n);
+  if (
+    !POSITION.test(String(id)) || !Number.isSafeInteger(n) ||
+    entry.body === undefined
+  ) {
     return undefined;
   }
-  return { origin: entry.origin, seq, body: entry.body, topic: entry.topic };
+  return {
+    n,
+    entry: { position: String(id), body: entry.body, topic: entry.topic },
+  };
+}
+
+/** The entries of an `XREAD` reply for one stream. */
+function entriesOf(reply: unknown): unknown[] {
+  const streams = Array.isArray(reply) ? reply : [];
+  const entries = Array.isArray(streams[0]) ? streams[0][1] : undefined;
+  return Array.isArray(entries) ? entries : [];
 }
 
 /**
- * An {@linkcode SseBackplane} on a capped Redis Stream: see the module
+ * An {@linkcode SseOrderedBackplane} on a capped Redis Stream: see the module
  * documentation for what it guarantees and why.
  *
  * @example
  * ```ts ignore
  * const backplane = new RedisBackplane({ client, reader, stream: "news" });
  * const channel = new SseChannel({ backplane });
+ * await channel.ready; // it has read the stream's recent past
  * // … on shutdown:
  * channel.close(); // closes the backplane too
  * await reader.destroy(); // ends the XREAD that is waiting
  * await backplane.finished;
  * ```
  */
-export class RedisBackplane implements SseBackplane {
+export class RedisBackplane implements SseOrderedBackplane {
+  /** Marks the backplane as ordered. */
+  readonly ordered: true = true;
   /** Resolves once `close()` was called and no command is under way. */
   readonly finished: Promise<void>;
   #client: RedisCommands;
   #reader: RedisCommands;
   #stream: string;
   #maxLen: string;
+  #count: string;
   #blockMs: string;
   #retryMs: number;
   #maxPending: number;
   #onError: (error: unknown) => void;
-  #pending: SseBackplaneMessage[] = [];
+  /** Names this instance's entries, so that a retry finds its first try. */
+  #origin = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  #seq = 0;
+  #pending: Pending[] = [];
+  /** True from a failed append to the next that works: `maxPending` holds. */
+  #failing = false;
   #publishing: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
+  /** Resolves once the reader knows where the order starts (or on close). */
+  #started: Promise<void>;
+  #start!: () => void;
   #closed = false;
   /** Ends the waits of `#pause()` at once, on close. */
   #wakes = new Set<() => void>();
   #finish!: () => void;
 
-  /** Creates the backplane; nothing is sent until a channel uses it. */
+  /** Creates the backplane; it starts when a channel subscribes. */
   constructor(options: RedisBackplaneOptions) {
     for (const name of ["client", "reader"] as const) {
       if (typeof options?.[name]?.sendCommand !== "function") {
@@ -162,108 +268,227 @@ export class RedisBackplane implements SseBackplane {
         );
       }
     }
+    if (options.stream !== undefined && typeof options.stream !== "string") {
+      throw new TypeError(
+        `Cannot create RedisBackplane: \`stream\` must be a string, got ${
+          String(options.stream)
+        }`,
+      );
+    }
     this.#client = options.client;
     this.#reader = options.reader;
-    this.#stream = options.stream ?? "ssekit";
-    this.#maxLen = String(checkCount("maxLen", options.maxLen, 10_000));
+    this.#stream = options.stream || "ssekit";
+    const maxLen = checkCount("maxLen", options.maxLen, 10_000);
+    this.#maxLen = String(maxLen);
+    this.#count = String(Math.min(1000, maxLen));
     this.#blockMs = String(checkCount("blockMs", options.blockMs, 5000));
     this.#retryMs = checkCount("retryMs", options.retryMs, 500);
     this.#maxPending = checkCount("maxPending", options.maxPending, 10_000);
     this.#onError = options.onError ?? console.error;
+    this.#started = new Promise((resolve) => this.#start = resolve);
     this.finished = new Promise((resolve) => this.#finish = resolve);
   }
 
-  /** Appends `message` to the stream, retrying while Redis is unreachable. */
-  publish(message: SseBackplaneMessage): void {
-    if (this.#closed) return;
-    this.#pending.push(message);
-    if (this.#pending.length > this.#maxPending) this.#pending.shift();
-    this.#publishing ??= this.#publishPending();
-  }
-
-  /** Reads the other instances' events from the stream, from now on. */
-  subscribe(listener: (message: SseBackplaneMessage) => void): void {
-    if (this.#reading) {
-      throw new TypeError("Cannot subscribe: the backplane has a listener");
+  /**
+   * Appends an event to the stream and resolves with its entry id. While
+   * Redis is unreachable the event waits, up to `maxPending` of them.
+   */
+  publish(body: string, topic?: string): Promise<string> {
+    if (this.#closed) {
+      return Promise.reject(
+        new SseClosedError("Cannot publish event: the backplane is closed"),
+      );
     }
-    this.#reading = this.#read(listener);
+    return new Promise((resolve, reject) => {
+      const seq = ++this.#seq;
+      this.#pending.push({ seq, tried: false, body, topic, resolve, reject });
+      if (this.#failing) this.#dropOverflow();
+      this.#publishing ??= this.#publishPending();
+    });
   }
 
-  /** Stops publishing and reading; see `finished`. */
+  /** Reads the stream's recent past, then every later entry, in order. */
+  subscribe(receiver: SseOrderedReceiver, history: number): void {
+    if (this.#reading) {
+      throw new TypeError("Cannot subscribe: the backplane has a receiver");
+    }
+    this.#reading = this.#read(receiver, history);
+  }
+
+  /** Orders two stream entry ids; `NaN` if either is not one. */
+  compare(a: string, b: string): number {
+    const x = POSITION.exec(a);
+    const y = POSITION.exec(b);
+    if (x === null || y === null) return NaN;
+    for (const part of [1, 2]) {
+      // Digits without leading zeros: the longer is larger, else by text.
+      const [p, q] = [x[part], y[part]];
+      if (p.length !== q.length) return p.length - q.length;
+      if (p !== q) return p < q ? -1 : 1;
+    }
+    return 0;
+  }
+
+  /**
+   * Stops publishing and reading; events not yet appended reject with
+   * {@linkcode SseClosedError}. See `finished`.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#pending = [];
+    const error = new SseClosedError(
+      "Cannot publish event: the backplane closed first",
+    );
+    for (const { reject } of this.#pending.splice(0)) reject(error);
+    this.#start();
     for (const wake of this.#wakes) wake();
     Promise.all([this.#publishing, this.#reading]).then(() => this.#finish());
   }
 
+  #dropOverflow(): void {
+    while (this.#pending.length > this.#maxPending) {
+      this.#pending.shift()!.reject(
+        new Error(
+          `Cannot publish event: Redis stayed unreachable while more than \`maxPending\` (${this.#maxPending}) events waited`,
+        ),
+      );
+    }
+  }
+
   async #publishPending(): Promise<void> {
+    // Appended only once the reader knows where the order starts, so that
+    // the channel delivers them.
+    await this.#started;
     while (this.#pending.length > 0 && !this.#closed) {
-      // Sent together, they share round trips; a retry after a failure may
-      // repeat some, which the channels ignore as duplicates.
+      // Sent together, they share round trips and are appended in order.
       const batch = this.#pending;
       this.#pending = [];
-      try {
-        await Promise.all(
-          batch.map(({ origin, seq, body, topic }) =>
-            this.#client.sendCommand([
-              "XADD",
-              this.#stream,
-              "MAXLEN",
-              "~",
-              this.#maxLen,
-              "*",
-              "origin",
-              origin,
-              "seq",
-              String(seq),
-              "body",
-              body,
-              ...(topic === undefined ? [] : ["topic", topic]),
-            ])
-          ),
-        );
-      } catch (error) {
-        if (this.#closed) break;
-        this.#pending = [...batch, ...this.#pending].slice(-this.#maxPending);
-        this.#onError(error);
-        await this.#pause();
+      const results = await Promise.allSettled(
+        batch.map(({ seq, tried, body, topic }) =>
+          this.#client.sendCommand([
+            "EVAL",
+            APPEND,
+            "1",
+            this.#stream,
+            this.#maxLen,
+            tried ? "1" : "0",
+            this.#origin,
+            String(seq),
+            body,
+            ...(topic === undefined ? [] : [topic]),
+          ])
+        ),
+      );
+      // A failed tail is sent again, in order; Redis may have appended some,
+      // which the retry finds. A failure before a success cannot be, or it
+      // would come after a later event: it is refused.
+      let retry = batch.length;
+      while (retry > 0 && results[retry - 1].status === "rejected") retry--;
+      for (let i = 0; i < retry; i++) {
+        const result = results[i];
+        if (result.status === "fulfilled") {
+          batch[i].resolve(String(result.value));
+        } else {
+          batch[i].reject(result.reason);
+        }
       }
+      if (retry === batch.length) {
+        this.#failing = false;
+        continue;
+      }
+      const failed = batch.slice(retry);
+      for (const message of failed) message.tried = true;
+      if (this.#closed) {
+        const error = new SseClosedError(
+          "Cannot publish event: the backplane closed first",
+        );
+        for (const { reject } of failed) reject(error);
+        break;
+      }
+      this.#pending = [...failed, ...this.#pending];
+      this.#failing = true;
+      this.#dropOverflow();
+      this.#onError((results[retry] as PromiseRejectedResult).reason);
+      await this.#pause();
     }
     this.#publishing = undefined;
   }
 
-  async #read(listener: (message: SseBackplaneMessage) => void) {
+  async #read(receiver: SseOrderedReceiver, history: number): Promise<void> {
+    /** The id of the last entry read; undefined until started. */
     let last: string | undefined;
+    /** The count of the last entry read; undefined: take the next as it is. */
+    let count: number | undefined;
+    /** After a failure: whether Redis has lost entries not yet read. */
+    let check = false;
     while (!this.#closed) {
       try {
         if (last === undefined) {
-          // Start after the newest entry: what came before is history.
+          const newest = await this.#reader.sendCommand([
+            "XREVRANGE",
+            this.#stream,
+            "+",
+            "-",
+            "COUNT",
+            String(history + 1),
+          ]);
+          const raw = Array.isArray(newest) ? newest : [];
+          const messages = raw.map(toMessage).filter((m) => m !== undefined)
+            .reverse();
+          // The past follows the entry before it, or the start of the stream
+          // if it begins with the first entry ever appended.
+          const from = messages[0]?.n === 1 ? undefined : messages.shift();
+          const past = messages.map((m) => m.entry);
+          last = POSITION.test(String(raw[0]?.[0])) ? String(raw[0][0]) : "0-0";
+          count = (messages.at(-1) ?? from)?.n ?? 0;
+          if (this.#closed) break;
+          receiver.start(past, from?.entry.position ?? "0-0");
+          this.#start();
+          continue;
+        }
+        if (check) {
           const newest = await this.#reader.sendCommand(
             ["XREVRANGE", this.#stream, "+", "-", "COUNT", "1"],
-          ) as [string, unknown][];
-          last = newest?.[0]?.[0] ?? "0-0";
-          continue;
+          );
+          check = false;
+          const top = toMessage(Array.isArray(newest) ? newest[0] : undefined);
+          if (count !== undefined && (top?.n ?? 0) < count) {
+            if (this.#closed) break;
+            receiver.lost("Redis lost events: it restarted or failed over");
+            count = undefined;
+          }
         }
         const reply = await this.#reader.sendCommand([
           "XREAD",
           "BLOCK",
           this.#blockMs,
           "COUNT",
-          "1000",
+          this.#count,
           "STREAMS",
           this.#stream,
           last,
-        ]) as [string, [string, unknown][]][] | null;
-        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          last = id;
-          const message = toMessage(fields);
-          if (message && !this.#closed) listener(message);
+        ]);
+        for (const raw of entriesOf(reply)) {
+          if (this.#closed) break;
+          const message = toMessage(raw);
+          if (Array.isArray(raw) && POSITION.test(String(raw[0]))) {
+            last = String(raw[0]);
+          }
+          if (message === undefined) continue;
+          if (count !== undefined && message.n !== count + 1) {
+            receiver.lost(
+              message.n <= count
+                ? "Redis lost events: it restarted or failed over"
+                : "events left the Redis stream before this server read them",
+            );
+          }
+          count = message.n;
+          receiver.entry(message.entry);
         }
       } catch (error) {
         if (this.#closed) break;
         this.#onError(error);
+        check = last !== undefined;
         await this.#pause();
       }
     }

@@ -1,7 +1,8 @@
 // Fan-out across two instances through Redis against one instance alone:
-// M events sent by one channel, C clients split over the instances, read in
-// process; deliveries/s until every client has every event. Starts its own
-// redis-server on a free loopback port.
+// M events published by one channel, C clients split over the instances,
+// read in process; deliveries/s until every client has every event. Through
+// Redis, every client (the sender's too) gets each event once it is in the
+// stream. Starts its own redis-server on a free loopback port.
 //
 //   deno run -A bench/redis.ts [--quick | --tiny]
 //
@@ -72,10 +73,11 @@ async function round(channels: SseChannel[]): Promise<number> {
   const received = bodies.map((body) => receive(body, events));
   await new Promise((resolve) => setTimeout(resolve, 50));
   const start = performance.now();
+  const published = [];
   for (let i = 1; i <= events; i++) {
-    channels[0].send({ event: "tick", data: { i } });
+    published.push(channels[0].publish({ event: "tick", data: { i } }));
   }
-  await Promise.all(received);
+  await Promise.all([...published, ...received]);
   const ms = performance.now() - start;
   for (const body of bodies) await body.cancel();
   return (events * clients) / (ms / 1000);

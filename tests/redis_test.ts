@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createClient } from "redis";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { SseChannel } from "../mod.ts";
-import { RedisBackplane } from "../redis.ts";
+import { RedisBackplane, type RedisBackplaneOptions } from "../redis.ts";
 import { delay } from "./util.ts";
 
 const found = await new Deno.Command("redis-server", { args: ["--version"] })
@@ -66,8 +66,34 @@ class Redis {
   }
 }
 
+/** A test with a redis-server of its own; skipped (failed, under CI) without. */
+function redisTest(
+  name: string,
+  fn: (redis: Redis, t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !found && !IN_CI,
+    async fn(t) {
+      assert.ok(found, "CI needs redis-server: .ci/run installs it with apt");
+      const redis = new Redis();
+      await redis.start();
+      try {
+        await fn(redis, t);
+      } finally {
+        await redis.stop();
+      }
+    },
+  });
+}
+
+type InstanceOptions = Partial<RedisBackplaneOptions> & {
+  /** Holds every XREAD until it resolves: an instance that falls behind. */
+  holdReads?: Promise<void>;
+};
+
 /** One server instance: a channel on a RedisBackplane, served on a port. */
-async function startInstance(redis: Redis) {
+async function startInstance(redis: Redis, options: InstanceOptions = {}) {
   const connect = async () => {
     const client = createClient({
       url: redis.url,
@@ -82,24 +108,32 @@ async function startInstance(redis: Redis) {
   };
   const client = await connect();
   const reader = await connect();
+  const { holdReads } = options;
   const errors: unknown[] = [];
   const backplane = new RedisBackplane({
     client,
-    reader,
+    reader: holdReads === undefined ? reader : {
+      async sendCommand(args: string[]) {
+        if (args[0] === "XREAD") await holdReads;
+        return await reader.sendCommand(args);
+      },
+    },
     stream: "test",
     blockMs: 200,
     retryMs: 50,
     maxPending: 8,
     onError: (error) => errors.push(error),
+    ...options,
   });
   const channel = new SseChannel({ backplane, keepAlive: 0 });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     (request) => channel.connect(request),
   );
-  await delay(250); // the reader has found the end of the stream
+  await channel.ready; // it has read the stream's recent past
   return {
     channel,
+    backplane,
     errors,
     url: new URL(`http://127.0.0.1:${server.addr.port}/`),
     async stop() {
@@ -129,9 +163,11 @@ async function listen(url: URL, lastId?: string) {
   })();
   return {
     events,
+    /** The events other than resets, as [id, data]. */
+    seen: () => events.filter((e) => !e.event).map((e) => [e.id, e.data]),
     data: () => events.filter((e) => !e.event).map((e) => e.data),
     async until(count: number) {
-      for (let i = 0; i < 400 && this.data().length < count; i++) {
+      for (let i = 0; i < 500 && this.data().length < count; i++) {
         await delay(10);
       }
       return this.data();
@@ -155,13 +191,9 @@ function sent(sender: string, from: number, to: number): string[] {
   );
 }
 
-Deno.test({
-  name: "Channels on one Redis share every event",
-  ignore: !found && !IN_CI,
-  async fn(t) {
-    assert.ok(found, "CI needs redis-server: .ci/run installs it with apt");
-    const redis = new Redis();
-    await redis.start();
+redisTest(
+  "Channels on one Redis deliver every event once, in one order",
+  async (redis, t) => {
     const instances = [
       await startInstance(redis),
       await startInstance(redis),
@@ -170,25 +202,40 @@ Deno.test({
     const [a, b, c] = instances;
     try {
       await t.step(
-        "every client gets every event once, each sender's in order",
+        "clients of every instance see one sequence, with the ids publish gave",
         async () => {
           const clients = await Promise.all(
-            instances.map(({ url }) => listen(url)),
+            instances.flatMap(({ url }) => [listen(url), listen(url)]),
           );
           await delay(50);
+          // Three senders at once: the stream decides the order.
+          const published: Promise<string>[] = [];
+          const data: string[] = [];
           for (let i = 1; i <= 10; i++) {
-            instances.forEach(({ channel }, n) =>
-              channel.send({ data: `${"abc"[n]}-${i}` })
-            );
-            await delay(1);
+            instances.forEach(({ channel }, n) => {
+              data.push(`${"abc"[n]}-${i}`);
+              published.push(channel.publish({ data: data.at(-1) }));
+            });
           }
+          const ids = await Promise.all(published);
+          assert.equal(new Set(ids).size, 30);
+          const first = await clients[0].until(30);
+          const sequence = clients[0].seen();
           for (const client of clients) {
-            const data = await client.until(30);
-            assert.equal(data.length, 30);
-            for (const sender of ["a", "b", "c"]) {
-              assert.deepEqual(from(sender, data), sent(sender, 1, 10));
-            }
+            await client.until(30);
+            assert.deepEqual(client.seen(), sequence);
             await client.leave();
+          }
+          for (const sender of ["a", "b", "c"]) {
+            assert.deepEqual(from(sender, first), sent(sender, 1, 10));
+          }
+          // Each event has the id its publish() resolved with, and ids grow.
+          const idOf = new Map(data.map((d, i) => [d, ids[i]]));
+          for (const [id, d] of sequence) assert.equal(id, idOf.get(d!));
+          for (let i = 1; i < sequence.length; i++) {
+            assert.ok(
+              a.backplane.compare(sequence[i - 1][0]!, sequence[i][0]!) < 0,
+            );
           }
         },
       );
@@ -199,69 +246,226 @@ Deno.test({
           const moving = await listen(a.url);
           const watcher = await listen(b.url);
           await delay(50);
-          for (let i = 11; i <= 15; i++) {
-            a.channel.send({ data: `a-${i}` });
-            c.channel.send({ data: `c-${i}` });
-          }
+          const publishAC = (from: number, to: number) =>
+            Promise.all(
+              sent("a", from, to).flatMap((d, i) => [
+                a.channel.publish({ data: d }),
+                c.channel.publish({ data: `c-${from + i}` }),
+              ]),
+            );
+          await publishAC(11, 15);
           assert.equal((await moving.until(10)).length, 10);
           const last = moving.events.at(-1)!.id!;
           await moving.leave();
-          for (let i = 16; i <= 20; i++) {
-            a.channel.send({ data: `a-${i}` });
-            c.channel.send({ data: `c-${i}` });
-          }
-          await watcher.until(20); // b has heard all of it
+          await publishAC(16, 20);
+          await watcher.until(20); // b has read all of it
           const resumed = await listen(b.url, last);
-          const data = await resumed.until(10);
-          assert.deepEqual(from("a", data), sent("a", 16, 20));
-          assert.deepEqual(from("c", data), sent("c", 16, 20));
-          assert.equal(data.length, 10);
+          await resumed.until(10);
+          assert.deepEqual(
+            [...moving.seen(), ...resumed.seen()],
+            watcher.seen(),
+            "the moved client has what the watcher has, once, in its order",
+          );
           await resumed.leave();
           await watcher.leave();
         },
       );
 
-      await t.step("a Redis restart loses nothing silently", async () => {
-        const onA = await listen(a.url);
-        const onB = await listen(b.url);
-        await delay(50);
-        a.channel.send({ data: "a-21" });
-        await onB.until(1);
-        await redis.stop();
-        // Twelve events while Redis is down: a keeps the last eight to publish.
-        for (let i = 22; i <= 33; i++) a.channel.send({ data: `a-${i}` });
-        // Local clients are served all the same.
-        assert.deepEqual(await onA.until(13), sent("a", 21, 33));
-        await redis.start();
-        for (let i = 34; i <= 36; i++) {
-          a.channel.send({ data: `a-${i}` });
-          await delay(20);
-        }
-        await onB.until(12);
-        // Some of what a could not publish was dropped: b must say so.
-        assert.equal(from("a", onB.data()).at(-1), "a-36");
-        // b has every event of a, or was told with a reset before any gap.
-        let expected = 21;
-        for (const event of onB.events) {
-          if (event.event === "reset") {
-            expected = -1; // whatever comes next is fine: it was told
-            continue;
+      await t.step(
+        "a server started later resumes the client of another",
+        async () => {
+          const client = await listen(a.url);
+          await delay(50);
+          await a.channel.publish({ data: "a-21" });
+          await client.until(1);
+          const last = client.events.at(-1)!.id!;
+          await client.leave();
+          const missed = await Promise.all(
+            sent("a", 22, 24).map((d) => a.channel.publish({ data: d })),
+          );
+          const d = await startInstance(redis); // reads the stream's past
+          try {
+            const resumed = await listen(d.url, last);
+            await resumed.until(3);
+            assert.deepEqual(
+              resumed.seen(),
+              missed.map((id, i) => [id, `a-${22 + i}`]),
+            );
+            await resumed.leave();
+          } finally {
+            await d.stop();
           }
-          if (event.event) continue;
-          const n = Number(event.data.slice(2));
-          if (expected !== -1) assert.equal(n, expected, "a silent gap");
-          expected = n + 1;
-        }
-        assert.ok(onB.events.some((event) => event.event === "reset"));
-        await onA.leave();
-        await onB.leave();
-      });
+        },
+      );
+
+      await t.step(
+        "through a Redis restart, clients stay and nothing is lost silently",
+        async () => {
+          const onA = await listen(a.url);
+          const onB = await listen(b.url);
+          await delay(50);
+          await a.channel.publish({ data: "a-25" });
+          await a.channel.publish({ data: "a-26" });
+          await onB.until(2);
+          await redis.stop();
+          // Twelve events while Redis is down: a keeps the last eight.
+          const publishing = sent("a", 27, 38).map((d) =>
+            a.channel.publish({ data: d }).then(
+              (id) => ({ id }),
+              (error: Error) => ({ error: error.message }),
+            )
+          );
+          // Clients are still served: one reconnects to b and resumes.
+          const resumed = await listen(b.url, onB.events[0].id);
+          assert.deepEqual(await resumed.until(1), ["a-26"]);
+          await resumed.leave();
+          await redis.start();
+          const outcomes = await Promise.all(publishing);
+          for (const outcome of outcomes.slice(0, 4)) {
+            assert.deepEqual(outcome, {
+              error:
+                "Cannot publish event: Redis stayed unreachable while more than `maxPending` (8) events waited",
+            });
+          }
+          for (const client of [onA, onB]) {
+            await client.until(10);
+            assert.deepEqual(
+              client.data(),
+              sent("a", 25, 26).concat(sent("a", 31, 38)),
+            );
+            // Redis forgot the stream: each instance says events may be lost,
+            // before anything that came after.
+            const kinds = client.events.map((e) => e.event ?? "message");
+            assert.deepEqual(kinds, [
+              "message",
+              "message",
+              "reset",
+              ...Array(8).fill("message"),
+            ]);
+            assert.match(client.events[2].data, /Redis lost events/);
+            assert.deepEqual(
+              client.seen().slice(2).map(([id]) => id),
+              outcomes.slice(4).map((outcome) =>
+                (outcome as { id: string }).id
+              ),
+            );
+            await client.leave();
+          }
+          assert.ok(a.errors.length > 0, "the outage was reported to onError");
+        },
+      );
     } finally {
       for (const instance of instances) await instance.stop();
-      await redis.stop();
     }
   },
-});
+);
+
+redisTest(
+  "An instance that falls behind the stream's cap tells its clients",
+  async (redis) => {
+    let release!: () => void;
+    const holdReads = new Promise<void>((resolve) => release = resolve);
+    const options = { stream: "capped", maxLen: 20 };
+    const ahead = await startInstance(redis, options);
+    const behind = await startInstance(redis, { ...options, holdReads });
+    try {
+      const client = await listen(behind.url);
+      const watcher = await listen(ahead.url);
+      await delay(50);
+      const data = sent("e", 1, 300);
+      for (const d of data) await ahead.channel.publish({ data: d });
+      await watcher.until(300);
+      release(); // the stream has been trimmed past what `behind` read
+      for (let i = 0; i < 500 && !client.data().includes("e-300"); i++) {
+        await delay(10);
+      }
+      assert.equal(client.events[0].event, "reset");
+      assert.equal(
+        JSON.parse(client.events[0].data).reason,
+        "events left the Redis stream before this server read them",
+      );
+      // After the reset, an unbroken run up to the last event.
+      const got = client.data();
+      assert.ok(got.length >= 20 && got.length < 300);
+      assert.deepEqual(got, data.slice(-got.length));
+      assert.deepEqual(client.seen(), watcher.seen().slice(-got.length));
+      await client.leave();
+      await watcher.leave();
+    } finally {
+      release();
+      await ahead.stop();
+      await behind.stop();
+    }
+  },
+);
+
+redisTest(
+  "An append that Redis did not confirm is tried again and kept once",
+  async (redis) => {
+    const real = await createClient({ url: redis.url }).connect();
+    const reader = await createClient({ url: redis.url }).connect();
+    // The first append runs in Redis but its reply is lost; the fifth is
+    // refused without running, while the next, sent with it, runs.
+    let appends = 0;
+    const client = {
+      async sendCommand(args: string[]) {
+        if (args[0] !== "EVAL") return await real.sendCommand(args);
+        appends++;
+        if (appends === 5) throw new Error("OOM command not allowed");
+        const reply = await real.sendCommand(args);
+        if (appends === 1) throw new Error("Socket closed unexpectedly");
+        return reply;
+      },
+    };
+    const errors: unknown[] = [];
+    const backplane = new RedisBackplane({
+      client,
+      reader,
+      stream: "flaky",
+      blockMs: 100,
+      retryMs: 20,
+      onError: (error) => errors.push(error),
+    });
+    const channel = new SseChannel({ backplane, keepAlive: 0 });
+    await channel.ready;
+    const body = channel.connect(new Request("http://x/")).body!;
+    try {
+      const first = await channel.publish({ data: "one" });
+      const [second, third] = await Promise.all([
+        channel.publish({ data: "two" }),
+        channel.publish({ data: "three" }),
+      ]);
+      assert.equal(appends, 4, "one, one again, two, three");
+      assert.match(String(errors[0]), /Socket closed unexpectedly/);
+      const outcomes = await Promise.allSettled([
+        channel.publish({ data: "four" }),
+        channel.publish({ data: "five" }),
+      ]);
+      assert.equal(outcomes[0].status, "rejected");
+      assert.match(
+        String((outcomes[0] as PromiseRejectedResult).reason),
+        /OOM command not allowed/,
+      );
+      assert.equal(outcomes[1].status, "fulfilled");
+      const fifth = (outcomes[1] as PromiseFulfilledResult<string>).value;
+      assert.equal(await real.sendCommand(["XLEN", "flaky"]), 4, "no copy");
+      const events = body.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("five")) text += (await events.read()).value;
+      await events.cancel();
+      assert.equal(
+        text,
+        `id: 0-0\n\nid: ${first}\ndata: one\n\nid: ${second}\ndata: two\n\n` +
+          `id: ${third}\ndata: three\n\nid: ${fifth}\ndata: five\n\n`,
+      );
+    } finally {
+      channel.close();
+      reader.destroy();
+      await backplane.finished;
+      real.destroy();
+    }
+  },
+);
 
 /** Runs `deno run -A demo.ts --redis …` on a free port; resolves its origin. */
 async function startDemo(redis: Redis) {
@@ -299,38 +503,33 @@ async function startDemo(redis: Redis) {
   };
 }
 
-Deno.test({
-  name: "Two demos started with --redis share the broadcast page",
-  ignore: !found && !IN_CI,
-  async fn() {
-    assert.ok(found, "CI needs redis-server: .ci/run installs it with apt");
-    const redis = new Redis();
-    await redis.start();
+redisTest(
+  "Two demos started with --redis share the broadcast page",
+  async (redis) => {
     const demos = [await startDemo(redis), await startDemo(redis)];
     try {
       const client = await listen(
         new URL("/broadcast/events", demos[1].origin),
       );
-      await delay(300); // the other demo's reader has found the stream's end
       const posted = await fetch(`${demos[0].origin}/broadcast/messages`, {
         method: "POST",
         headers: { "content-type": "text/plain" },
         body: "hello from the first demo",
       });
       assert.equal(posted.status, 201);
-      await posted.body?.cancel();
+      const { id } = await posted.json();
       for (let i = 0; i < 400; i++) {
         if (client.events.some((e) => e.event === "message")) break;
         await delay(10);
       }
       const message = client.events.find((e) => e.event === "message");
       assert.equal(JSON.parse(message!.data).text, "hello from the first demo");
+      assert.equal(message!.id, id, "the id the POST answered");
       await client.leave();
     } finally {
       for (const demo of demos) {
         assert.match(await demo.stop(), /broadcast shared through Redis/);
       }
-      await redis.stop();
     }
   },
-});
+);
