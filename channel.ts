@@ -25,7 +25,10 @@ import {
 export interface SseBackplaneMessage {
   /** The sending instance. */
   origin: string;
-  /** The sender's sequence number: 1, 2, 3, … with no gap. */
+  /**
+   * The sender's sequence number: 1, 2, 3, … with no gap; `0` (with an
+   * empty `body`) announces a sender that has just joined.
+   */
   seq: number;
   /** The event's wire text without its `id:` line, as `encodeEvent` gives. */
   body: string;
@@ -323,9 +326,13 @@ const ENCODER = new TextEncoder();
 /** A batch of events is handed to the clients once it holds this much text. */
 const BATCH_UNITS = 65_536;
 
-/** An id naming, for every origin, the last seq seen: `"a1b2:12,c3d4:7"`. */
-function formatVector(vector: Vector): string {
-  return [...vector].sort(([a], [b]) => a < b ? -1 : 1)
+/**
+ * An id naming, for every origin, the last seq seen: `"a1b2:12,c3d4:7"`.
+ * An origin missing means 0, so zeros are left out but for `self`'s.
+ */
+function formatVector(vector: Vector, self: string): string {
+  return [...vector].filter(([origin, seq]) => seq > 0 || origin === self)
+    .sort(([a], [b]) => a < b ? -1 : 1)
     .map(([origin, seq]) => `${origin}:${seq}`).join(",");
 }
 
@@ -407,7 +414,10 @@ function checkTopic(where: string, topic: unknown): void {
  * Each sender numbers its own events, and an id names the last number seen
  * from each sender (`"k2f9:12,x8aa:7"`). Concurrent events may reach two
  * instances in different orders, but such an id means the same set of events
- * on both, so a client resumes on any instance without gap or duplicate.
+ * on both, so a client resumes on any instance without gap or duplicate. An
+ * instance announces itself when it starts; a client whose id names one that
+ * this instance never heard from gets a reset, since what followed is
+ * unknown here.
  *
  * With a backplane, events cannot carry their own ids.
  *
@@ -518,7 +528,12 @@ export class SseChannel {
       this.#resolveReady();
       this.#clock.set(this.#origin, 0);
       this.#backplane = backplane;
-      backplane?.subscribe((message) => this.#receive(message));
+      if (backplane) {
+        backplane.subscribe((message) => this.#receive(message));
+        // Announced before any event of ours, so that the others know of
+        // this instance when a client comes to them from it.
+        backplane.publish({ origin: this.#origin, seq: 0, body: "" });
+      }
     }
   }
 
@@ -667,6 +682,10 @@ export class SseChannel {
     if (this.#closed || message?.origin === this.#origin) return;
     const { origin, seq, body, topic } = message;
     const last = this.#clock.get(origin);
+    if (seq === 0) {
+      if (last === undefined) this.#clock.set(origin, 0); // a new instance
+      return;
+    }
     if (last === undefined) {
       // Joined mid-stream: what this origin sent before is unknown here.
       if (seq > 1) this.#forgotten.set(origin, seq - 1);
@@ -690,7 +709,7 @@ export class SseChannel {
   ): string {
     this.#clock.set(origin, seq);
     const id = explicitId ??
-      (this.#backplane ? formatVector(this.#clock) : String(seq));
+      (this.#backplane ? formatVector(this.#clock, this.#origin) : String(seq));
     this.#record({ origin, seq, id, topic, body });
     return id;
   }
@@ -818,13 +837,13 @@ export class SseChannel {
   #vectorFor(client: Client): string {
     const vector = new Map(this.#clock);
     for (const [origin, seq] of client.ahead ?? []) vector.set(origin, seq);
-    return formatVector(vector);
+    return formatVector(vector, this.#origin);
   }
 
   /** The id of this instance's current position. */
   #position(): string {
     if (this.#ordered) return this.#orderedAt!;
-    if (this.#backplane) return formatVector(this.#clock);
+    if (this.#backplane) return formatVector(this.#clock, this.#origin);
     return this.#history.at(-1)?.id ?? String(this.#seq);
   }
 
@@ -891,7 +910,7 @@ export class SseChannel {
       if (entry.topic !== undefined && topics && !topics.has(entry.topic)) {
         continue;
       }
-      text += `id: ${formatVector(seen)}\n${entry.body}`;
+      text += `id: ${formatVector(seen, this.#origin)}\n${entry.body}`;
     }
     for (const [origin, seq] of seen) {
       if (seq > (this.#clock.get(origin) ?? 0)) {
@@ -913,6 +932,13 @@ export class SseChannel {
     for (const [origin, forgotten] of this.#forgotten) {
       if ((seen.get(origin) ?? 0) < forgotten) {
         return "events after the last event id are no longer in the history";
+      }
+    }
+    for (const [origin, seq] of seen) {
+      // Sent before this instance listened, or by one that has gone since:
+      // what followed it cannot be known here.
+      if (seq > 0 && !this.#clock.has(origin)) {
+        return "the last event id names a server this one has not heard from";
       }
     }
     return seen;

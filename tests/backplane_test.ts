@@ -16,7 +16,7 @@ class ManualBackplane implements SseBackplane {
   queue: SseBackplaneMessage[] = [];
   #listener?: (message: SseBackplaneMessage) => void;
   publish(message: SseBackplaneMessage): void {
-    this.peer!.queue.push(structuredClone(message));
+    this.peer?.queue.push(structuredClone(message));
   }
   subscribe(listener: (message: SseBackplaneMessage) => void): void {
     this.#listener = listener;
@@ -43,6 +43,8 @@ Deno.test("A client moved between instances misses nothing and gets nothing twic
         const channels = planes.map((backplane) =>
           new SseChannel({ backplane, keepAlive: 0 })
         );
+        // Two running instances: each has heard the other announce itself.
+        for (const plane of planes) plane.deliverOne();
         const received: EventSourceMessage[] = [];
         let at = 0;
         let client = listen(channels[at]);
@@ -113,6 +115,49 @@ Deno.test("A channel joined mid-stream resets a client it cannot catch up", asyn
     client.events[0].data,
     '{"reason":"events after the last event id are no longer in the history"}',
   );
+});
+
+Deno.test("A client whose id names an instance this one never heard from is reset", async () => {
+  const a = new SseChannel({
+    backplane: new ManualBackplane(), // no one else listens
+    keepAlive: 0,
+  });
+  const client = listen(a);
+  a.send({ data: "one" });
+  await client.leave();
+  a.send({ data: "two" }); // the client misses it
+  a.close(); // a goes away; b starts after it and never hears of it
+  const b = new SseChannel({ backplane: new ManualBackplane(), keepAlive: 0 });
+  assert.match(client.lastId()!, /^[0-9a-f]{8}:1$/);
+  const resumed = listen(b, client.lastId());
+  b.close();
+  await resumed.done;
+  assert.deepEqual(resumed.events.map(({ event, data }) => ({ event, data })), [
+    {
+      event: "reset",
+      data:
+        '{"reason":"the last event id names a server this one has not heard from"}',
+    },
+  ]);
+});
+
+Deno.test("Vector ids name only the instances that sent something", async () => {
+  const planes = [new ManualBackplane(), new ManualBackplane()];
+  planes[0].peer = planes[1];
+  planes[1].peer = planes[0];
+  const [a, b] = planes.map((backplane) =>
+    new SseChannel({ backplane, keepAlive: 0 })
+  );
+  for (const plane of planes) plane.deliverOne(); // each hears the other
+  const id = a.send({ data: "one" });
+  assert.match(id, /^[0-9a-f]{8}:1$/, "b, which sent nothing, is left out");
+  planes[1].deliverOne();
+  const client = listen(b, id);
+  assert.match(b.send({ data: "two" }), /^[0-9a-f]{8}:1,[0-9a-f]{8}:1$/);
+  a.close();
+  b.close();
+  await client.done;
+  assert.deepEqual(client.events.map((event) => event.data), ["two"]);
 });
 
 Deno.test("A channel with a backplane assigns ids itself", () => {
