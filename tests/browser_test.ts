@@ -5,6 +5,7 @@
 // README's picture.
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { BroadcastChannelBackplane } from "../mod.ts";
 import { cutFirstStream, withDemo } from "./demo_util.ts";
 import { delay } from "./util.ts";
 
@@ -368,6 +369,51 @@ Deno.test({
               for (const { page } of tabs) await page.close();
             }
           });
+        },
+      );
+
+      await t.step(
+        "broadcast: two servers sharing a backplane make one room",
+        async () => {
+          const name = `ssekit-browser-${crypto.randomUUID()}`;
+          const on = (fn: Parameters<typeof withDemo>[0]) =>
+            withDemo(fn, { backplane: new BroadcastChannelBackplane(name) });
+          await on(({ url: one }) =>
+            on(async ({ url: two }) => {
+              const tabs = [await open(), await open(), await open()];
+              try {
+                const [a, b, c] = tabs.map(({ page }) => page);
+                for (
+                  const [page, url] of [[a, one], [b, two], [c, two]] as const
+                ) {
+                  await page.goto(new URL("/broadcast", url).href);
+                  await page.waitForSelector("#state[data-state=open]");
+                }
+                // Each page counts the clients of its own server.
+                for (
+                  const [page, count] of [[a, "1"], [b, "2"], [c, "2"]] as const
+                ) {
+                  await page.waitForFunction(
+                    (count) =>
+                      document.getElementById("clients")!.textContent === count,
+                    count,
+                  );
+                }
+                await b.fill("input[name=text]", "from the second server");
+                await b.click("#send");
+                for (const page of [a, b, c]) {
+                  await page.waitForSelector("#log li");
+                  assert.equal(
+                    await text(page, "#log li .data"),
+                    "from the second server",
+                  );
+                }
+                for (const { errors } of tabs) assert.deepEqual(errors, []);
+              } finally {
+                for (const { page } of tabs) await page.close();
+              }
+            })
+          );
         },
       );
     } finally {

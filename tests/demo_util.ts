@@ -1,6 +1,11 @@
 // Helpers for the demo's tests: the demo served on an ephemeral loopback port
 // with its log captured, and a way to cut a stream as a network would.
-import { createDemo, type Demo, type LogLevel } from "../demo.ts";
+import {
+  createDemo,
+  type Demo,
+  type DemoOptions,
+  type LogLevel,
+} from "../demo.ts";
 import { delay, withServer } from "./util.ts";
 
 /** What a test gets: the demo, its base URL and the log lines so far. */
@@ -22,12 +27,14 @@ export async function withDemo(
   options: {
     logLevel?: LogLevel;
     wrap?: (handler: Deno.ServeHandler) => Deno.ServeHandler;
+    backplane?: DemoOptions["backplane"];
   } = {},
 ): Promise<void> {
   const logs: string[] = [];
   const demo = createDemo({
     logLevel: options.logLevel ?? "info",
     log: (line) => logs.push(line),
+    backplane: options.backplane,
   });
   const handler = options.wrap?.(demo.handler) ?? demo.handler;
   await withServer(handler, async (url) => {
