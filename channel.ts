@@ -448,13 +448,13 @@ export class SseChannel {
   #positions = new Map<string, number>();
   /** The last seq seen from each origin: this instance's position. */
   #clock: Vector = new Map();
-  /** Per origin, the highest seq that the history no longer holds. */
+  /** Unordered: per origin, the highest seq that the history no longer holds. */
   #forgotten: Vector = new Map();
   /**
-   * Without a backplane or when ordered: the id just before the history and
-   * its seq, so that a client that has it resumes from the first entry.
+   * Without a backplane or when ordered: the id just before the history, so
+   * that a client that has it resumes from the first entry.
    */
-  #floor = { id: "0", seq: 0 };
+  #floor = "0";
   /** Events recorded but not yet handed to the clients (see `#flush`). */
   #batch: Entry[] = [];
   #batchUnits = 0;
@@ -586,10 +586,7 @@ export class SseChannel {
     if (this.#ordered && this.#orderedAt === undefined) {
       client.early = { last };
     } else {
-      const missed = last === undefined
-        ? `id: ${this.#position()}\n\n`
-        : this.#replay(last, client);
-      if (missed !== "") writerInternals.send(writer, missed);
+      this.#sendMissed(client, last);
     }
     this.#clients.add(client);
     writer.signal.addEventListener("abort", () => {
@@ -611,23 +608,7 @@ export class SseChannel {
         "Cannot send event: on an ordered backplane an event has no id until the backplane orders it; use `await channel.publish(event)`",
       );
     }
-    if (this.#closed) {
-      throw new SseClosedError("Cannot send event: the channel is closed");
-    }
-    const { topic } = options;
-    if (topic !== undefined) checkTopic("Cannot send event", topic);
-    let id: string | undefined;
-    if (event?.id !== undefined) {
-      if (this.#backplane) {
-        throw new TypeError(
-          "Cannot send event: a channel with a backplane assigns ids itself, so `id` must be left out",
-        );
-      }
-      encodeEvent({ id: event.id }); // validates it
-      id = String(event.id);
-      event = { ...event, id: undefined };
-    }
-    const body = encodeEvent(event);
+    const { body, topic, id } = this.#encode(event, options);
     const seq = ++this.#seq;
     this.#backplane?.publish({ origin: this.#origin, seq, body, topic });
     return this.#deliver(this.#origin, seq, body, topic, id);
@@ -651,19 +632,39 @@ export class SseChannel {
    * ```
    */
   publish(event: SseEvent, options: SseSendOptions = {}): Promise<string> {
-    const ordered = this.#ordered;
-    if (!ordered) return Promise.resolve(this.send(event, options));
+    if (!this.#ordered) return Promise.resolve(this.send(event, options));
+    const { body, topic } = this.#encode(event, options);
+    return this.#ordered.publish(body, topic);
+  }
+
+  /**
+   * Validates what `send()` or `publish()` was given: the event's wire text
+   * without its id, its topic, and the id it brings, if it may bring one.
+   */
+  #encode(
+    event: SseEvent,
+    { topic }: SseSendOptions,
+  ): { body: string; topic: string | undefined; id: string | undefined } {
     if (this.#closed) {
       throw new SseClosedError("Cannot send event: the channel is closed");
     }
-    const { topic } = options;
     if (topic !== undefined) checkTopic("Cannot send event", topic);
-    if (event?.id !== undefined) {
+    if (event?.id === undefined) {
+      return { body: encodeEvent(event), topic, id: undefined };
+    }
+    if (this.#ordered) {
       throw new TypeError(
         "Cannot send event: on an ordered backplane an event's id is its position, so `id` must be left out",
       );
     }
-    return ordered.publish(encodeEvent(event), topic);
+    if (this.#backplane) {
+      throw new TypeError(
+        "Cannot send event: a channel with a backplane assigns ids itself, so `id` must be left out",
+      );
+    }
+    encodeEvent({ id: event.id }); // validates it
+    const body = encodeEvent({ ...event, id: undefined });
+    return { body, topic, id: String(event.id) };
   }
 
   /** Ends every client's stream and refuses new clients; idempotent. */
@@ -717,37 +718,40 @@ export class SseChannel {
   /** Ordered: the recent past and the position the backplane starts at. */
   #start(history: SseOrderedEntry[], after: string): void {
     if (this.#closed || this.#orderedAt !== undefined) return;
-    this.#floor = { id: after, seq: this.#seq };
-    for (const { position, body, topic } of history) {
-      this.#remember({
-        origin: "",
-        seq: ++this.#seq,
-        id: position,
-        topic,
-        body,
-      });
-    }
-    const position = this.#orderedAt = history.at(-1)?.position ?? after;
+    this.#floor = after;
+    for (const entry of history) this.#remember(this.#numbered(entry));
+    this.#orderedAt = history.at(-1)?.position ?? after;
     for (const client of this.#clients) {
       if (client.early === undefined) continue;
       const { last } = client.early;
       client.early = undefined;
-      const text = last === undefined
-        ? `id: ${position}\n\n`
-        : this.#replay(last, client);
-      if (text !== "") writerInternals.send(client.writer, text);
+      this.#sendMissed(client, last);
     }
     this.#resolveReady();
   }
 
   /** Ordered: the next entry of the order. */
-  #entry({ position, body, topic }: SseOrderedEntry): void {
-    const at = this.#orderedAt;
-    if (this.#closed || at === undefined) return;
-    if (!(this.#ordered!.compare(position, at) > 0)) return; // had it
-    if (this.#batch.length === 0) this.#batchAfter = at;
-    this.#orderedAt = position;
-    this.#record({ origin: "", seq: ++this.#seq, id: position, topic, body });
+  #entry(entry: SseOrderedEntry): void {
+    if (this.#closed || this.#orderedAt === undefined) return;
+    if (this.#batch.length === 0) this.#batchAfter = this.#orderedAt;
+    this.#orderedAt = entry.position;
+    this.#record(this.#numbered(entry));
+  }
+
+  /** Ordered: an entry of the order, numbered in this instance's history. */
+  #numbered({ position, body, topic }: SseOrderedEntry): Entry {
+    return { origin: "", seq: ++this.#seq, id: position, topic, body };
+  }
+
+  /**
+   * What a client gets first: the id of this instance's position, or what
+   * it missed since `last`.
+   */
+  #sendMissed(client: Client, last: string | undefined): void {
+    const text = last === undefined
+      ? `id: ${this.#position()}\n\n`
+      : this.#replay(last, client);
+    if (text !== "") writerInternals.send(client.writer, text);
   }
 
   /** Keeps an event for resume and queues it for the clients. */
@@ -803,11 +807,10 @@ export class SseChannel {
         if (order === 0) continue;
         // Past the client's id without meeting it: the order never had it
         // (or has lost it), so what the client missed is unknown.
-        text += encodeEvent({
-          event: "reset",
-          id: i === 0 ? this.#batchAfter : batch[i - 1].id,
-          data: { reason: "the last event id is not in the order" },
-        });
+        text += this.#resetText(
+          "the last event id is not in the order",
+          i === 0 ? this.#batchAfter : batch[i - 1].id,
+        );
       }
       if (topic !== undefined && client.topics && !client.topics.has(topic)) {
         continue;
@@ -857,10 +860,13 @@ export class SseChannel {
     ) {
       const old = this.#history.shift()!;
       this.#historyUnits -= old.body.length + old.id.length;
-      this.#forgotten.set(old.origin, old.seq);
-      this.#floor = { id: old.id, seq: old.seq };
-      if (this.#positions.get(old.id) === old.seq) {
-        this.#positions.delete(old.id);
+      if (this.#backplane) {
+        this.#forgotten.set(old.origin, old.seq);
+      } else {
+        this.#floor = old.id;
+        if (this.#positions.get(old.id) === old.seq) {
+          this.#positions.delete(old.id);
+        }
       }
     }
   }
@@ -872,9 +878,11 @@ export class SseChannel {
    */
   #replay(last: string, client: Client): string {
     if (this.#backplane) return this.#replayVector(last, client);
-    let seq = this.#positions.get(last);
-    if (seq === undefined && last === this.#floor.id) seq = this.#floor.seq;
-    if (seq === undefined) {
+    // Where in the history the client's next event is.
+    const seq = this.#positions.get(last);
+    let from = seq === undefined ? undefined : seq + 1 - this.#history[0].seq;
+    if (from === undefined && last === this.#floor) from = 0;
+    if (from === undefined) {
       const order = this.#ordered?.compare(last, this.#orderedAt!);
       if (order !== undefined && order > 0) {
         // The client comes from an instance further along the order.
@@ -888,9 +896,8 @@ export class SseChannel {
       );
     }
     const { topics } = client;
-    const first = this.#history[0]?.seq ?? 0;
     let text = "";
-    for (let i = Math.max(0, seq + 1 - first); i < this.#history.length; i++) {
+    for (let i = from; i < this.#history.length; i++) {
       const { id, topic, body } = this.#history[i];
       if (topic !== undefined && topics && !topics.has(topic)) continue;
       text += `id: ${id}\n${body}`;
@@ -944,13 +951,9 @@ export class SseChannel {
     return seen;
   }
 
-  /** A reset event, with this instance's position as its id. */
-  #resetText(reason: string): string {
-    return encodeEvent({
-      event: "reset",
-      id: this.#position(),
-      data: { reason },
-    });
+  /** A reset event, with this instance's position as its id by default. */
+  #resetText(reason: string, id: string = this.#position()): string {
+    return encodeEvent({ event: "reset", id, data: { reason } });
   }
 
   #broadcastReset(reason: string): void {
@@ -960,9 +963,7 @@ export class SseChannel {
     for (const client of this.#clients) {
       client.ahead = undefined;
       client.after = undefined;
-      if (client.early === undefined) {
-        writerInternals.send(client.writer, text, bytes);
-      }
+      writerInternals.send(client.writer, text, bytes);
     }
   }
 }

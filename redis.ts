@@ -157,6 +157,11 @@ return redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', unpack(fields))`;
 
 /** A stream entry id: milliseconds and a sequence, without leading zeros. */
 const POSITION = /^(0|[1-9]\d*)-(0|[1-9]\d*)$/;
+const RESTARTED = "Redis lost events: it restarted or failed over";
+
+function closedFirst(): SseClosedError {
+  return new SseClosedError("Cannot publish event: the backplane closed first");
+}
 
 interface Pending {
   seq: number;
@@ -195,12 +200,7 @@ function toMessage(raw: unknown): Message | undefined {
     entry[String(fields[i])] = String(fields[i + 1]);
   }
   const n = Number(entry.n);
-  if (
-    !POSITION.test(String(id)) || !Number.isSafeInteger(n) ||
-    entry.body === undefined
-  ) {
-    return undefined;
-  }
+  if (!Number.isSafeInteger(n) || entry.body === undefined) return undefined;
   return {
     n,
     entry: { position: String(id), body: entry.body, topic: entry.topic },
@@ -246,6 +246,8 @@ export class RedisBackplane implements SseOrderedBackplane {
   /** Names this instance's entries, so that a retry finds its first try. */
   #origin = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
   #seq = 0;
+  /** The SHA1 of `APPEND` once Redis has it (`SCRIPT LOAD`). */
+  #script: string | undefined;
   #pending: Pending[] = [];
   /** True from a failed append to the next that works: `maxPending` holds. */
   #failing = false;
@@ -336,9 +338,7 @@ export class RedisBackplane implements SseOrderedBackplane {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const error = new SseClosedError(
-      "Cannot publish event: the backplane closed first",
-    );
+    const error = closedFirst();
     for (const { reject } of this.#pending.splice(0)) reject(error);
     this.#start();
     for (const wake of this.#wakes) wake();
@@ -363,22 +363,7 @@ export class RedisBackplane implements SseOrderedBackplane {
       // Sent together, they share round trips and are appended in order.
       const batch = this.#pending;
       this.#pending = [];
-      const results = await Promise.allSettled(
-        batch.map(({ seq, tried, body, topic }) =>
-          this.#client.sendCommand([
-            "EVAL",
-            APPEND,
-            "1",
-            this.#stream,
-            this.#maxLen,
-            tried ? "1" : "0",
-            this.#origin,
-            String(seq),
-            body,
-            ...(topic === undefined ? [] : [topic]),
-          ])
-        ),
-      );
+      const results = await this.#append(batch);
       // A failed tail is sent again, in order; Redis may have appended some,
       // which the retry finds. A failure before a success cannot be, or it
       // would come after a later event: it is refused.
@@ -399,9 +384,7 @@ export class RedisBackplane implements SseOrderedBackplane {
       const failed = batch.slice(retry);
       for (const message of failed) message.tried = true;
       if (this.#closed) {
-        const error = new SseClosedError(
-          "Cannot publish event: the backplane closed first",
-        );
+        const error = closedFirst();
         for (const { reject } of failed) reject(error);
         break;
       }
@@ -412,6 +395,43 @@ export class RedisBackplane implements SseOrderedBackplane {
       await this.#pause();
     }
     this.#publishing = undefined;
+  }
+
+  /** Appends `batch` in order, pipelined; each outcome in the same place. */
+  async #append(batch: Pending[]): Promise<PromiseSettledResult<unknown>[]> {
+    try {
+      // Loaded once, rather than the script sent with every event.
+      this.#script ??= String(
+        await this.#client.sendCommand(["SCRIPT", "LOAD", APPEND]),
+      );
+    } catch (reason) {
+      return batch.map(() => ({ status: "rejected", reason }));
+    }
+    const results = await Promise.allSettled(
+      batch.map(({ seq, tried, body, topic }) =>
+        this.#client.sendCommand([
+          "EVALSHA",
+          this.#script!,
+          "1",
+          this.#stream,
+          this.#maxLen,
+          tried ? "1" : "0",
+          this.#origin,
+          String(seq),
+          body,
+          ...(topic === undefined ? [] : [topic]),
+        ])
+      ),
+    );
+    // A restarted Redis has forgotten the script: load it again.
+    if (
+      results.some((result) =>
+        result.status === "rejected" && /NOSCRIPT/.test(String(result.reason))
+      )
+    ) {
+      this.#script = undefined;
+    }
+    return results;
   }
 
   async #read(receiver: SseOrderedReceiver, history: number): Promise<void> {
@@ -439,7 +459,7 @@ export class RedisBackplane implements SseOrderedBackplane {
           // if it begins with the first entry ever appended.
           const from = messages[0]?.n === 1 ? undefined : messages.shift();
           const past = messages.map((m) => m.entry);
-          last = POSITION.test(String(raw[0]?.[0])) ? String(raw[0][0]) : "0-0";
+          last = raw.length > 0 ? String(raw[0][0]) : "0-0";
           count = (messages.at(-1) ?? from)?.n ?? 0;
           if (this.#closed) break;
           receiver.start(past, from?.entry.position ?? "0-0");
@@ -454,7 +474,7 @@ export class RedisBackplane implements SseOrderedBackplane {
           const top = toMessage(Array.isArray(newest) ? newest[0] : undefined);
           if (count !== undefined && (top?.n ?? 0) < count) {
             if (this.#closed) break;
-            receiver.lost("Redis lost events: it restarted or failed over");
+            receiver.lost(RESTARTED);
             count = undefined;
           }
         }
@@ -470,15 +490,13 @@ export class RedisBackplane implements SseOrderedBackplane {
         ]);
         for (const raw of entriesOf(reply)) {
           if (this.#closed) break;
+          if (Array.isArray(raw)) last = String(raw[0]);
           const message = toMessage(raw);
-          if (Array.isArray(raw) && POSITION.test(String(raw[0]))) {
-            last = String(raw[0]);
-          }
           if (message === undefined) continue;
           if (count !== undefined && message.n !== count + 1) {
             receiver.lost(
               message.n <= count
-                ? "Redis lost events: it restarted or failed over"
+                ? RESTARTED
                 : "events left the Redis stream before this server read them",
             );
           }

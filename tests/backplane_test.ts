@@ -28,6 +28,17 @@ class ManualBackplane implements SseBackplane {
   close(): void {}
 }
 
+/** Two channels whose backplanes deliver only when the test says. */
+function twoInstances() {
+  const planes = [new ManualBackplane(), new ManualBackplane()];
+  planes[0].peer = planes[1];
+  planes[1].peer = planes[0];
+  const channels = planes.map((backplane) =>
+    new SseChannel({ backplane, keepAlive: 0 })
+  );
+  return { planes, channels };
+}
+
 type Step = "sendA" | "sendB" | "toB" | "toA" | "move";
 
 Deno.test("A client moved between instances misses nothing and gets nothing twice", async () => {
@@ -37,12 +48,7 @@ Deno.test("A client moved between instances misses nothing and gets nothing twic
         maxLength: 40,
       }),
       async (steps) => {
-        const planes = [new ManualBackplane(), new ManualBackplane()];
-        planes[0].peer = planes[1];
-        planes[1].peer = planes[0];
-        const channels = planes.map((backplane) =>
-          new SseChannel({ backplane, keepAlive: 0 })
-        );
+        const { planes, channels } = twoInstances();
         // Two running instances: each has heard the other announce itself.
         for (const plane of planes) plane.deliverOne();
         const received: EventSourceMessage[] = [];
@@ -90,12 +96,7 @@ Deno.test("A client moved between instances misses nothing and gets nothing twic
 });
 
 Deno.test("A channel joined mid-stream resets a client it cannot catch up", async () => {
-  const planes = [new ManualBackplane(), new ManualBackplane()];
-  planes[0].peer = planes[1];
-  planes[1].peer = planes[0];
-  const [a, b] = planes.map((backplane) =>
-    new SseChannel({ backplane, keepAlive: 0 })
-  );
+  const { planes, channels: [a, b] } = twoInstances();
   const early = listen(a);
   await delay(0);
   await early.leave();
@@ -142,12 +143,7 @@ Deno.test("A client whose id names an instance this one never heard from is rese
 });
 
 Deno.test("Vector ids name only the instances that sent something", async () => {
-  const planes = [new ManualBackplane(), new ManualBackplane()];
-  planes[0].peer = planes[1];
-  planes[1].peer = planes[0];
-  const [a, b] = planes.map((backplane) =>
-    new SseChannel({ backplane, keepAlive: 0 })
-  );
+  const { planes, channels: [a, b] } = twoInstances();
   for (const plane of planes) plane.deliverOne(); // each hears the other
   const id = a.send({ data: "one" });
   assert.match(id, /^[0-9a-f]{8}:1$/, "b, which sent nothing, is left out");

@@ -409,7 +409,7 @@ redisTest(
     let appends = 0;
     const client = {
       async sendCommand(args: string[]) {
-        if (args[0] !== "EVAL") return await real.sendCommand(args);
+        if (args[0] !== "EVALSHA") return await real.sendCommand(args);
         appends++;
         if (appends === 5) throw new Error("OOM command not allowed");
         const reply = await real.sendCommand(args);
