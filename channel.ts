@@ -114,6 +114,14 @@ export class BroadcastChannelBackplane implements SseBackplane {
   }
 }
 
+/** Options for {@linkcode SseOrderedBackplane.publish}. */
+export interface SseOrderedPublishOptions {
+  /** The topic the event is sent to, if any. */
+  topic?: string;
+  /** Withdraws the event if it has not been sent yet (see `publish`). */
+  signal?: AbortSignal;
+}
+
 /** An event in the order that an {@linkcode SseOrderedBackplane} keeps. */
 export interface SseOrderedEntry {
   /** Its place in the order, which every instance sends as its event id. */
@@ -162,6 +170,7 @@ export interface SseOrderedReceiver {
  * import type {
  *   SseOrderedBackplane,
  *   SseOrderedEntry,
+ *   SseOrderedPublishOptions,
  *   SseOrderedReceiver,
  * } from "./channel.ts";
  *
@@ -170,8 +179,9 @@ export interface SseOrderedReceiver {
  *   static #log: SseOrderedEntry[] = [];
  *   static #members = new Set<SseOrderedReceiver>();
  *   #receiver?: SseOrderedReceiver;
- *   publish(body: string, topic?: string): Promise<string> {
- *     const entry = { position: String(MemoryOrder.#log.length + 1), body, topic };
+ *   publish(body: string, options?: SseOrderedPublishOptions): Promise<string> {
+ *     const position = String(MemoryOrder.#log.length + 1);
+ *     const entry = { position, body, topic: options?.topic };
  *     MemoryOrder.#log.push(entry);
  *     for (const member of MemoryOrder.#members) member.entry(entry);
  *     return Promise.resolve(entry.position);
@@ -197,8 +207,11 @@ export interface SseOrderedBackplane {
   /**
    * Appends an event to the order; resolves with its position once it has
    * one, or rejects if it never will (the backplane closed, or gave up).
+   * When `options.signal` aborts while the event still waits to be sent, the
+   * backplane withdraws it and rejects with the signal's reason; once it may
+   * have been appended, the promise settles with what happened.
    */
-  publish(body: string, topic?: string): Promise<string>;
+  publish(body: string, options?: SseOrderedPublishOptions): Promise<string>;
   /**
    * Starts telling `receiver` the order: `start` with up to `history` past
    * entries, then every later entry. Whatever `publish` is given from now on
@@ -247,6 +260,15 @@ export interface SseChannelOptions {
   /** Extra headers for every client's response (as for `SseWriter`). */
   headers?: HeadersInit;
   /**
+   * With a backplane: how long a client whose last event id is ahead of this
+   * instance (it comes from one further along) waits for this instance to
+   * catch up, in milliseconds, before it gets `event: reset`. A client
+   * further ahead than `historySize` events is reset at once.
+   *
+   * @default {5000}
+   */
+  catchUpTimeout?: number;
+  /**
    * Shares the channel with other instances, so that a client can resume on
    * any of them. With an {@linkcode SseOrderedBackplane} (such as
    * `RedisBackplane`), every client sees every event in one order and ids
@@ -283,6 +305,17 @@ export interface SseSendOptions {
   topic?: string;
 }
 
+/** Options for {@linkcode SseChannel.publish}. */
+export interface SsePublishOptions extends SseSendOptions {
+  /**
+   * On an ordered backplane, withdraws the event if it has not been sent to
+   * the backplane when the signal aborts (see
+   * {@linkcode SseOrderedBackplane.publish}). An already aborted signal
+   * sends nothing, on every channel.
+   */
+  signal?: AbortSignal;
+}
+
 interface Client {
   writer: SseWriter;
   topics: Set<string> | undefined;
@@ -303,6 +336,10 @@ interface Client {
    * connected before); what it asked to resume after, if anything.
    */
   early?: { last: string | undefined };
+  /** Set while `ahead` or `after` is: resets the client if it stays so. */
+  catchUp?: ReturnType<typeof setTimeout>;
+  /** Ordered: how many entries went by while the client was `after`. */
+  skipped?: number;
 }
 
 interface Entry {
@@ -325,6 +362,27 @@ type Vector = Map<string, number>;
 const ENCODER = new TextEncoder();
 /** A batch of events is handed to the clients once it holds this much text. */
 const BATCH_UNITS = 65_536;
+const DEFAULT_CATCH_UP_TIMEOUT = 5000;
+/** setTimeout takes at most this many milliseconds. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+/** An id of a channel without a backplane: its epoch, a dash, a count. */
+const LOCAL_ID = /^([0-9a-z]{6})-(0|[1-9]\d*)$/;
+
+/**
+ * A new epoch: six random base-36 characters, drawn once per channel, so
+ * that an id from another run of a channel (before a restart) or another
+ * instance never names an event of this one.
+ */
+function newEpoch(): string {
+  const [n] = crypto.getRandomValues(new Uint32Array(1));
+  return (n % 36 ** 6).toString(36).padStart(6, "0");
+}
+
+/** An id as a reset reason shows it: quoted, and cut if long. */
+function quote(id: string): string {
+  const quoted = JSON.stringify(id);
+  return quoted.length > 60 ? `${quoted.slice(0, 56)}..."` : quoted;
+}
 
 /**
  * An id naming, for every origin, the last seq seen: `"a1b2:12,c3d4:7"`.
@@ -347,6 +405,14 @@ function parseVector(id: string): Vector | undefined {
     vector.set(origin, number);
   }
   return vector;
+}
+
+/** Whether a backplane brought a message of the right shape. */
+function isMessage(message: unknown): message is SseBackplaneMessage {
+  const { origin, seq, body, topic } = (message ?? {}) as SseBackplaneMessage;
+  return typeof origin === "string" && /^[^:,]+$/.test(origin) &&
+    Number.isSafeInteger(seq) && seq >= 0 && typeof body === "string" &&
+    (topic === undefined || typeof topic === "string");
 }
 
 function isOrdered(
@@ -384,14 +450,17 @@ function checkTopic(where: string, topic: unknown): void {
  * encoded once, and the same bytes go to every client.
  *
  * **Ids and resume.** An event gets the next id of the channel's sequence
- * (`"1"`, `"2"`, …) unless it has one. A new client first gets an `id:` line
- * with the channel's current position (`"0"` before any event), so even a
- * client that leaves before any event arrives can resume. A client that
+ * unless it has one: the channel's epoch, six base-36 characters drawn when
+ * it is created, a dash, and a count (`"k2f9x1-1"`, `"k2f9x1-2"`, …). The
+ * epoch makes an id from before a restart, or from another instance, unknown
+ * here rather than the name of some other event. A new client first gets an
+ * `id:` line with the channel's current position (`"k2f9x1-0"` before any
+ * event), so even a client that leaves before any event arrives can resume. A client that
  * reconnects with `Last-Event-ID` (or a `lastEventId` query parameter) first
  * gets every event after that id, in order, then the live ones. If the id is
- * no longer in the history, or unknown, the client gets `event: reset` (data
- * `{"reason": …}`, and the current position as its id) and should reload its
- * state: a gap is never silent.
+ * no longer in the history, from another epoch, or unknown, the client gets
+ * `event: reset` (data `{"reason": …}`, and the current position as its id)
+ * and should reload its state: a gap is never silent.
  *
  * **Slow clients.** `send()` never waits. A client whose queue passes
  * `maxBufferedAmount` is disconnected (counted in `dropped`); it reconnects
@@ -428,9 +497,10 @@ function checkTopic(where: string, topic: unknown): void {
  * const room = new SseChannel();
  * const response = room.connect(new Request("http://localhost/events"));
  * room.size; // 1
- * room.send({ event: "message", data: { text: "hi" } }); // "1"
+ * room.send({ event: "message", data: { text: "hi" } }); // "k2f9x1-1"
  * room.close();
- * await response.text(); // 'id: 0\n\nid: 1\nevent: message\ndata: {"text":"hi"}\n\n'
+ * await response.text();
+ * // 'id: k2f9x1-0\n\nid: k2f9x1-1\nevent: message\ndata: {"text":"hi"}\n\n'
  * ```
  */
 export class SseChannel {
@@ -452,15 +522,19 @@ export class SseChannel {
   #forgotten: Vector = new Map();
   /**
    * Without a backplane or when ordered: the id just before the history, so
-   * that a client that has it resumes from the first entry.
+   * that a client that has it resumes from the first entry; undefined after
+   * a gap, where no id before the history can be resumed.
    */
-  #floor = "0";
+  #floor: string | undefined;
+  /** Ordered: the position after which the backplane last lost entries. */
+  #gapAt: string | undefined;
   /** Events recorded but not yet handed to the clients (see `#flush`). */
   #batch: Entry[] = [];
   #batchUnits = 0;
   /** Ordered: the position before the batch's first entry. */
   #batchAfter = "";
   #origin = crypto.randomUUID().slice(0, 8);
+  #epoch = newEpoch();
   #seq = 0;
   #dropped = 0;
   #closed = false;
@@ -468,6 +542,7 @@ export class SseChannel {
   #historyBytes: number;
   #maxBufferedAmount: number;
   #keepAlive: number | undefined;
+  #catchUpTimeout: number;
   #headers: HeadersInit | undefined;
   #backplane: SseBackplane | undefined;
   #ordered: SseOrderedBackplane | undefined;
@@ -504,6 +579,21 @@ export class SseChannel {
         "Cannot create SseChannel: `backplane` must have publish, subscribe and close methods",
       );
     }
+    const { catchUpTimeout = DEFAULT_CATCH_UP_TIMEOUT } = options;
+    if (
+      !(Number.isSafeInteger(catchUpTimeout) && catchUpTimeout > 0 &&
+        catchUpTimeout <= MAX_TIMER_DELAY)
+    ) {
+      throw new RangeError(
+        `Cannot create SseChannel: \`catchUpTimeout\` must be milliseconds from 1 to ${MAX_TIMER_DELAY}, got ${
+          typeof catchUpTimeout === "string"
+            ? JSON.stringify(catchUpTimeout)
+            : String(catchUpTimeout)
+        }`,
+      );
+    }
+    this.#catchUpTimeout = catchUpTimeout;
+    this.#floor = `${this.#epoch}-0`;
     this.#keepAlive = options.keepAlive;
     this.#headers = options.headers;
     // Fail here, not at the first client, on bad writer options.
@@ -520,9 +610,7 @@ export class SseChannel {
       backplane.subscribe({
         start: (history, after) => this.#start(history, after),
         entry: (entry) => this.#entry(entry),
-        lost: (reason) => {
-          if (this.#orderedAt !== undefined) this.#broadcastReset(reason);
-        },
+        lost: (reason) => this.#lost(reason),
       }, this.#historySize);
     } else {
       this.#resolveReady();
@@ -591,6 +679,7 @@ export class SseChannel {
     this.#clients.add(client);
     writer.signal.addEventListener("abort", () => {
       this.#clients.delete(client);
+      clearTimeout(client.catchUp);
       onClose?.();
     }, { once: true });
     return writer.response;
@@ -608,7 +697,12 @@ export class SseChannel {
         "Cannot send event: on an ordered backplane an event has no id until the backplane orders it; use `await channel.publish(event)`",
       );
     }
-    const { body, topic, id } = this.#encode(event, options);
+    return this.#sendEncoded(this.#encode(event, options));
+  }
+
+  #sendEncoded(
+    { body, topic, id }: { body: string; topic?: string; id?: string },
+  ): string {
     const seq = ++this.#seq;
     this.#backplane?.publish({ origin: this.#origin, seq, body, topic });
     return this.#deliver(this.#origin, seq, body, topic, id);
@@ -622,19 +716,75 @@ export class SseChannel {
    * first, or the backplane's error if it gave up. A bad event throws at the
    * call, as for `send()`.
    *
+   * With `options.signal`, an event that an ordered backplane has not sent
+   * yet when the signal aborts is withdrawn (the promise rejects with the
+   * signal's reason), so that a caller can give up after a time and know the
+   * event will never appear.
+   *
    * @example Answer a POST once the message has its place
    * ```ts
    * import { SseChannel } from "./channel.ts";
    *
    * const room = new SseChannel();
-   * await room.publish({ event: "message", data: "hi" }); // "1"
+   * await room.publish({ event: "message", data: "hi" }, {
+   *   signal: AbortSignal.timeout(5000),
+   * }); // "k2f9x1-1"
    * room.close();
    * ```
    */
-  publish(event: SseEvent, options: SseSendOptions = {}): Promise<string> {
-    if (!this.#ordered) return Promise.resolve(this.send(event, options));
-    const { body, topic } = this.#encode(event, options);
-    return this.#ordered.publish(body, topic);
+  publish(event: SseEvent, options: SsePublishOptions = {}): Promise<string> {
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        "Cannot send event: `signal` must be an AbortSignal",
+      );
+    }
+    const encoded = this.#encode(event, options);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!this.#ordered) return Promise.resolve(this.#sendEncoded(encoded));
+    const { body, topic } = encoded;
+    return this.#ordered.publish(body, { topic, signal });
+  }
+
+  /**
+   * Sends `event` to the clients connected to this instance now, and to no
+   * other instance: without an id and not kept for resume, so a client keeps
+   * its place in the channel. For what is about this instance and only true
+   * now, such as how many clients it has or whether it reaches its
+   * backplane, which a client that reconnects elsewhere must not replay.
+   * Throws as `send()` does, and a `TypeError` if the event has an `id`.
+   *
+   * @example Tell this server's clients how many they are
+   * ```ts
+   * import { SseChannel } from "./channel.ts";
+   *
+   * const room = new SseChannel();
+   * const response = room.connect(new Request("http://localhost/events"));
+   * room.sendLocal({ event: "clients", data: { count: room.size } });
+   * room.close();
+   * await response.text(); // 'id: k2f9x1-0\n\nevent: clients\ndata: {"count":1}\n\n'
+   * ```
+   */
+  sendLocal(event: SseEvent, options: SseSendOptions = {}): void {
+    if (this.#closed) {
+      throw new SseClosedError("Cannot send event: the channel is closed");
+    }
+    const { topic } = options;
+    if (topic !== undefined) checkTopic("Cannot send event", topic);
+    if (event?.id !== undefined) {
+      throw new TypeError(
+        "Cannot send event: a local event has no id (clients keep their place in the channel), so `id` must be left out",
+      );
+    }
+    const text = encodeEvent(event);
+    this.#flush(); // after what was sent before it
+    const bytes = ENCODER.encode(text);
+    for (const client of this.#clients) {
+      if (topic !== undefined && client.topics && !client.topics.has(topic)) {
+        continue;
+      }
+      this.#sendTo(client, text, bytes);
+    }
   }
 
   /**
@@ -674,14 +824,18 @@ export class SseChannel {
     this.#closed = true;
     this.#backplane?.close();
     this.#ordered?.close();
-    for (const { writer } of this.#clients) writer.close();
+    for (const client of this.#clients) {
+      clearTimeout(client.catchUp);
+      client.writer.close();
+    }
     this.#clients.clear();
     this.#resolveReady();
   }
 
   #receive(message: SseBackplaneMessage): void {
-    if (this.#closed || message?.origin === this.#origin) return;
+    if (this.#closed || !isMessage(message)) return;
     const { origin, seq, body, topic } = message;
+    if (origin === this.#origin) return;
     const last = this.#clock.get(origin);
     if (seq === 0) {
       if (last === undefined) this.#clock.set(origin, 0); // a new instance
@@ -710,7 +864,9 @@ export class SseChannel {
   ): string {
     this.#clock.set(origin, seq);
     const id = explicitId ??
-      (this.#backplane ? formatVector(this.#clock, this.#origin) : String(seq));
+      (this.#backplane
+        ? formatVector(this.#clock, this.#origin)
+        : `${this.#epoch}-${seq}`);
     this.#record({ origin, seq, id, topic, body });
     return id;
   }
@@ -783,17 +939,22 @@ export class SseChannel {
         shared ??= batch.map((entry) => `id: ${entry.id}\n${entry.body}`)
           .join("");
         sharedBytes ??= ENCODER.encode(shared);
-        writerInternals.send(client.writer, shared, sharedBytes);
+        this.#sendTo(client, shared, sharedBytes);
       } else {
         const text = this.#textFor(client, batch);
-        if (text !== "") writerInternals.send(client.writer, text);
-      }
-      if (client.writer.bufferedAmount > this.#maxBufferedAmount) {
-        this.#dropped++;
-        writerInternals.drop(client.writer);
+        if (text !== "") this.#sendTo(client, text);
       }
     }
   };
+
+  /** Queues `text` for one client, and drops it if it is too far behind. */
+  #sendTo(client: Client, text: string, bytes?: Uint8Array): void {
+    writerInternals.send(client.writer, text, bytes);
+    if (client.writer.bufferedAmount > this.#maxBufferedAmount) {
+      this.#dropped++;
+      writerInternals.drop(client.writer);
+    }
+  }
 
   /** The part of `batch` for a client with topics or ahead of this instance. */
   #textFor(client: Client, batch: Entry[]): string {
@@ -802,15 +963,25 @@ export class SseChannel {
       const { origin, seq, id, topic, body } = batch[i];
       if (client.after !== undefined) {
         const order = this.#ordered!.compare(id, client.after);
-        if (order < 0) continue;
-        client.after = undefined;
-        if (order === 0) continue;
-        // Past the client's id without meeting it: the order never had it
-        // (or has lost it), so what the client missed is unknown.
-        text += this.#resetText(
-          "the last event id is not in the order",
-          i === 0 ? this.#batchAfter : batch[i - 1].id,
-        );
+        const before = i === 0 ? this.#batchAfter : batch[i - 1].id;
+        if (order < 0) {
+          client.skipped = (client.skipped ?? 0) + 1;
+          if (client.skipped <= this.#historySize) continue;
+          text += this.#giveUp(
+            client,
+            "is too far ahead of this server",
+            before,
+          );
+        } else {
+          this.#caughtUp(client);
+          if (order === 0) continue;
+          // Past the client's id without meeting it: the order never had it
+          // (or has lost it), so what the client missed is unknown.
+          text += this.#resetText(
+            "the last event id is not in the order",
+            before,
+          );
+        }
       }
       if (topic !== undefined && client.topics && !client.topics.has(topic)) {
         continue;
@@ -831,9 +1002,43 @@ export class SseChannel {
     if (last === undefined) return false;
     if (seq >= last) {
       ahead.delete(origin);
-      if (ahead.size === 0) client.ahead = undefined;
+      if (ahead.size === 0) this.#caughtUp(client);
     }
     return seq <= last;
+  }
+
+  /**
+   * Bounds the wait of a client that is ahead of this instance: after
+   * `catchUpTimeout` ms, if it still is, it gets a reset.
+   */
+  #awaitCatchUp(client: Client): void {
+    client.catchUp = setTimeout(() => {
+      client.catchUp = undefined;
+      this.#flush(); // what is batched may be what the client waits for
+      if (client.ahead === undefined && client.after === undefined) return;
+      this.#sendTo(
+        client,
+        this.#giveUp(
+          client,
+          `is ahead of this server, which did not catch up within ${this.#catchUpTimeout} ms`,
+        ),
+      );
+    }, this.#catchUpTimeout);
+  }
+
+  /** The client is no longer ahead of this instance. */
+  #caughtUp(client: Client): void {
+    client.after = undefined;
+    client.ahead = undefined;
+    client.skipped = undefined;
+    clearTimeout(client.catchUp);
+    client.catchUp = undefined;
+  }
+
+  /** Stops waiting for a client that is ahead: its reset, at `id`. */
+  #giveUp(client: Client, why: string, id?: string): string {
+    this.#caughtUp(client);
+    return this.#resetText(`the last event id ${why}`, id);
   }
 
   /** The id for a client: this instance's vector, raised by `ahead`. */
@@ -847,7 +1052,7 @@ export class SseChannel {
   #position(): string {
     if (this.#ordered) return this.#orderedAt!;
     if (this.#backplane) return formatVector(this.#clock, this.#origin);
-    return this.#history.at(-1)?.id ?? String(this.#seq);
+    return this.#history.at(-1)?.id ?? `${this.#epoch}-${this.#seq}`;
   }
 
   #remember(entry: Entry): void {
@@ -872,6 +1077,22 @@ export class SseChannel {
   }
 
   /**
+   * Ordered: the backplane may have lost entries after the last one given.
+   * Every client now connected gets a reset; and since a client that later
+   * resumes from anything before here would be replayed across the gap, the
+   * history is emptied and nothing before the gap resumes again.
+   */
+  #lost(reason: string): void {
+    if (this.#closed || this.#orderedAt === undefined) return;
+    this.#broadcastReset(reason);
+    this.#history = [];
+    this.#historyUnits = 0;
+    this.#positions.clear();
+    this.#floor = undefined;
+    this.#gapAt = this.#orderedAt;
+  }
+
+  /**
    * The wire text for a client resuming after the id `last`: the events it
    * missed, each with an id that names exactly what the client then has; or
    * a reset event when they cannot be known.
@@ -883,17 +1104,10 @@ export class SseChannel {
     let from = seq === undefined ? undefined : seq + 1 - this.#history[0].seq;
     if (from === undefined && last === this.#floor) from = 0;
     if (from === undefined) {
-      const order = this.#ordered?.compare(last, this.#orderedAt!);
-      if (order !== undefined && order > 0) {
-        // The client comes from an instance further along the order.
-        client.after = last;
-        return "";
-      }
-      return this.#resetText(
-        Number.isNaN(order)
-          ? `the last event id ${JSON.stringify(last)} is not one of ours`
-          : `the last event id ${JSON.stringify(last)} is unknown or too old`,
-      );
+      const reason = this.#ordered
+        ? this.#unknownOrdered(last, client)
+        : this.#unknown(last);
+      return reason === "" ? "" : this.#resetText(reason);
     }
     const { topics } = client;
     let text = "";
@@ -903,6 +1117,42 @@ export class SseChannel {
       text += `id: ${id}\n${body}`;
     }
     return text;
+  }
+
+  /** Without a backplane: why the id `last` cannot be resumed. */
+  #unknown(last: string): string {
+    const [, epoch, count] = LOCAL_ID.exec(last) ?? [];
+    if (epoch !== undefined && epoch !== this.#epoch) {
+      return "the last event id is from another run of this channel (the server restarted, or it is another server): what followed it is unknown here";
+    }
+    if (count !== undefined && Number(count) > this.#seq) {
+      return "the last event id is ahead of this channel";
+    }
+    return `the last event id ${quote(last)} is unknown or too old`;
+  }
+
+  /**
+   * Ordered: why the id `last` cannot be resumed from the history; or "" if
+   * the client is ahead of this instance and waits for it to catch up.
+   */
+  #unknownOrdered(last: string, client: Client): string {
+    const order = this.#ordered!.compare(last, this.#orderedAt!);
+    if (Number.isNaN(order)) {
+      return `the last event id ${quote(last)} is not one of ours`;
+    }
+    if (order > 0) {
+      // The client comes from an instance further along the order.
+      client.after = last;
+      this.#awaitCatchUp(client);
+      return "";
+    }
+    if (
+      this.#gapAt !== undefined &&
+      this.#ordered!.compare(last, this.#gapAt) <= 0
+    ) {
+      return "events after the last event id were lost by the backplane";
+    }
+    return `the last event id ${quote(last)} is unknown or too old`;
   }
 
   /** `#replay` on an unordered backplane, whose ids are vectors. */
@@ -924,6 +1174,7 @@ export class SseChannel {
         (client.ahead ??= new Map()).set(origin, seq);
       }
     }
+    if (client.ahead !== undefined) this.#awaitCatchUp(client);
     return text;
   }
 
@@ -934,7 +1185,7 @@ export class SseChannel {
   #seen(id: string): Vector | string {
     const seen = parseVector(id);
     if (seen === undefined) {
-      return `the last event id ${JSON.stringify(id)} is not one of ours`;
+      return `the last event id ${quote(id)} is not one of ours`;
     }
     for (const [origin, forgotten] of this.#forgotten) {
       if ((seen.get(origin) ?? 0) < forgotten) {
@@ -946,6 +1197,9 @@ export class SseChannel {
       // what followed it cannot be known here.
       if (seq > 0 && !this.#clock.has(origin)) {
         return "the last event id names a server this one has not heard from";
+      }
+      if (seq - (this.#clock.get(origin) ?? 0) > this.#historySize) {
+        return "the last event id is too far ahead of this server";
       }
     }
     return seen;
@@ -961,9 +1215,8 @@ export class SseChannel {
     const text = this.#resetText(reason);
     const bytes = ENCODER.encode(text);
     for (const client of this.#clients) {
-      client.ahead = undefined;
-      client.after = undefined;
-      writerInternals.send(client.writer, text, bytes);
+      this.#caughtUp(client);
+      this.#sendTo(client, text, bytes);
     }
   }
 }

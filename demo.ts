@@ -46,10 +46,14 @@ import {
   type SseBackplane,
   SseChannel,
   SseClosedError,
+  type SseEvent,
   type SseOrderedBackplane,
   SseWriter,
 } from "./mod.ts";
 import { RedisBackplane } from "./redis.ts";
+
+/** How long the demo waits for Redis at start before it serves without. */
+const REDIS_START_MS = 1000;
 
 /** Ticks per stream when `count` is absent or ≤ 0. */
 export const DEFAULT_COUNT = 30;
@@ -63,6 +67,11 @@ export const MAX_INTERVAL_MS = 5000;
 export const RETRY_MS = 2000;
 /** The longest broadcast message accepted, in characters. */
 export const MAX_MESSAGE_LENGTH = 500;
+/**
+ * How long a broadcast `POST` waits for the backplane to take its message,
+ * in milliseconds, before it is answered with 503.
+ */
+export const PUBLISH_TIMEOUT_MS = 5000;
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -200,20 +209,20 @@ export function createDemo(options: DemoOptions = {}): Demo {
   };
 
   /** The broadcast room: one channel, every client of `/broadcast`. */
-  const room = new SseChannel({ backplane: options.backplane });
-  // With a backplane the room spans servers, but each knows only its own
-  // clients: it sends their count under a topic that only they take.
-  const here = `clients-${crypto.randomUUID().slice(0, 8)}`;
+  const { backplane } = options;
+  const room = new SseChannel({ backplane });
+  // Facts about this server only (how many clients it has, whether it
+  // reaches Redis) go to its own clients, and into no shared history.
+  const redis = backplane instanceof RedisBackplane ? backplane : undefined;
   const announce = () => {
     if (room.closed) return;
-    room.publish({ event: "clients", data: { count: room.size } }, {
-      topic: here,
-    }).catch((error: Error) => {
-      if (!(error instanceof SseClosedError)) {
-        log.warn(`broadcast count not sent: ${error.message}`);
-      }
-    });
+    room.sendLocal({ event: "clients", data: { count: room.size } });
   };
+  const announceBackplane = () => {
+    if (room.closed || redis === undefined) return;
+    room.sendLocal({ event: "backplane", data: { state: redis.state } });
+  };
+  redis?.addEventListener("statechange", announceBackplane);
 
   /** `GET /broadcast/events`: joins the room (resuming, if reconnecting). */
   const joinRoom: Route = (request, client) => {
@@ -221,7 +230,6 @@ export function createDemo(options: DemoOptions = {}): Demo {
       return text(503, "Service unavailable: the server is shutting down");
     }
     const response = room.connect(request, {
-      topics: [here],
       onClose() {
         log.info(`broadcast left by ${client}, ${room.size} connected`);
         announce();
@@ -229,6 +237,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     });
     log.info(`broadcast joined from ${client}, ${room.size} connected`);
     announce();
+    announceBackplane();
     return response;
   };
 
@@ -239,23 +248,30 @@ export function createDemo(options: DemoOptions = {}): Demo {
       log.warn(`broadcast message rejected from ${client}: ${message.error}`);
       return text(400, `Bad request: ${message.error}`);
     }
-    let id: string;
-    try {
-      // Resolves once the message has its place in the room's order (at
-      // once, without a backplane): every server then delivers it.
-      id = await room.publish({
-        event: "message",
-        data: { text: message.text, at: new Date().toISOString() },
-      });
-    } catch (error) {
-      if (error instanceof SseClosedError) {
+    if (shuttingDown) {
+      return text(503, "Service unavailable: the server is shutting down");
+    }
+    if (redis?.state === "unreachable") {
+      return text(
+        503,
+        "Service unavailable: this server cannot reach Redis now; the message was not sent",
+      );
+    }
+    // Resolves once the message has its place in the room's order (at
+    // once, without a backplane): every server then delivers it.
+    const sent = await publishWithin(room, {
+      event: "message",
+      data: { text: message.text, at: new Date().toISOString() },
+    }, PUBLISH_TIMEOUT_MS);
+    if (sent.id === undefined) {
+      if (sent.error instanceof SseClosedError) {
         return text(503, "Service unavailable: the server is shutting down");
       }
-      log.error(`broadcast message from ${client} not sent: ${error}`);
-      return text(503, "Service unavailable: the message was not sent");
+      log.warn(`broadcast message from ${client} not sent: ${sent.error}`);
+      return text(503, `Service unavailable: ${sent.message}`);
     }
-    log.info(`broadcast message ${id} from ${client} to ${room.size}`);
-    return new Response(JSON.stringify({ id }) + "\n", {
+    log.info(`broadcast message ${sent.id} from ${client} to ${room.size}`);
+    return new Response(JSON.stringify({ id: sent.id }) + "\n", {
       status: 201,
       headers: { "content-type": "application/json; charset=utf-8" },
     });
@@ -325,6 +341,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   function shutdown(): void {
     shuttingDown = true;
+    redis?.removeEventListener("statechange", announceBackplane);
     const open = writers.size;
     if (open > 0) {
       log.info(`ending ${open} open stream${open === 1 ? "" : "s"}`);
@@ -418,6 +435,54 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, Math.max(0, ms));
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * Publishes `event` to `room`, waiting at most `ms` milliseconds: the id, or
+ * the error and what to tell the client. At the limit, a message the
+ * backplane has not sent yet is withdrawn, so the client can be told it was
+ * not sent; one already sent, whose outcome Redis has not confirmed, may
+ * still appear, and the client is told that.
+ */
+async function publishWithin(
+  room: SseChannel,
+  event: SseEvent,
+  ms: number,
+): Promise<
+  { id: string } | { id?: undefined; error: unknown; message: string }
+> {
+  const controller = new AbortController();
+  const reason = new DOMException(
+    `Redis did not answer within ${ms} ms`,
+    "TimeoutError",
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(reason); // a withdrawn message rejects right here
+      resolve("late");
+    }, ms);
+  });
+  const published = room.publish(event, { signal: controller.signal });
+  published.catch(() => {}); // it may settle after the answer has gone
+  try {
+    const id = await Promise.race([published, late]);
+    if (id !== "late") return { id };
+    return {
+      error: new Error(`Redis did not confirm it within ${ms} ms`),
+      message:
+        `Redis did not confirm the message within ${ms} ms; it may still appear`,
+    };
+  } catch (error) {
+    return {
+      error,
+      message: error === reason
+        ? `Redis did not answer within ${ms} ms; the message was not sent`
+        : "the message was not sent",
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The `/sse` query, or the message for a 400. */
@@ -624,26 +689,50 @@ if (import.meta.main) {
   }
   const { port, host, logLevel } = flags;
   const log = createLogger(logLevel);
-  let backplane: SseOrderedBackplane | undefined;
+  let backplane: RedisBackplane | undefined;
   if (flags.redis !== undefined) {
     // Only the demo needs a Redis client; the library takes the one you have.
     const { createClient } = await import("redis");
-    const connect = () =>
-      createClient({ url: flags.redis })
-        .on("error", (error: Error) => log.warn(`redis: ${error.message}`))
-        .connect();
-    try {
-      backplane = new RedisBackplane({
-        client: await connect(),
-        reader: await connect(),
-        stream: "ssekit-demo-broadcast",
-        onError: (error) => log.warn(`redis: ${(error as Error).message}`),
-      });
-    } catch (error) {
-      console.error(`Cannot reach Redis at ${flags.redis}: ${error}`);
-      Deno.exit(1);
-    }
-    log.info(`broadcast shared through Redis at ${flags.redis}`);
+    const url = flags.redis;
+    // Commands fail at once while a client is offline (no queue), so the
+    // backplane sees an outage. Redis gets a moment to answer at start;
+    // after that the demo serves its tick stream without it, and the
+    // broadcast room joins once Redis is there.
+    const connect = () => {
+      const client = createClient({ url, disableOfflineQueue: true })
+        .on("error", (error: Error) => log.debug(`redis: ${error.message}`));
+      const connected = client.connect().then(
+        () => {},
+        (error: Error) =>
+          log.error(`redis: cannot connect to ${url}: ${error.message}`),
+      );
+      return { client, connected };
+    };
+    const [client, reader] = [connect(), connect()];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ready = await Promise.race([
+      Promise.all([client.connected, reader.connected]).then(() => true),
+      new Promise<false>((resolve) =>
+        timer = setTimeout(() => resolve(false), REDIS_START_MS)
+      ),
+    ]);
+    clearTimeout(timer);
+    let lastError = "";
+    backplane = new RedisBackplane({
+      client: client.client,
+      reader: reader.client,
+      stream: "ssekit-demo-broadcast",
+      onError: (error) => lastError = (error as Error)?.message ?? `${error}`,
+    });
+    const redis = backplane;
+    if (!ready) log.warn(`broadcast: waiting for Redis at ${url}`);
+    redis.addEventListener("statechange", () => {
+      if (redis.state === "connected") {
+        log.info(`broadcast shared through Redis at ${url}`);
+      } else {
+        log.warn(`broadcast: Redis at ${url} is unreachable: ${lastError}`);
+      }
+    });
   }
   const demo = createDemo({ logLevel, backplane });
   const server = Deno.serve({

@@ -51,6 +51,8 @@ export {
   type SseConnectOptions,
   type SseOrderedBackplane,
   type SseOrderedEntry,
+  type SseOrderedPublishOptions,
   type SseOrderedReceiver,
+  type SsePublishOptions,
   type SseSendOptions,
 } from "./channel.ts";

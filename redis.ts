@@ -54,6 +54,7 @@
 import type {
   SseOrderedBackplane,
   SseOrderedEntry,
+  SseOrderedPublishOptions,
   SseOrderedReceiver,
 } from "./channel.ts";
 import { SseClosedError } from "./sse.ts";
@@ -159,16 +160,31 @@ return redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', unpack(fields))`;
 const POSITION = /^(0|[1-9]\d*)-(0|[1-9]\d*)$/;
 const RESTARTED = "Redis lost events: it restarted or failed over";
 
+/** An append that was never sent: loading the script failed first. */
+class NotSent extends Error {
+  constructor(cause: unknown) {
+    super("Cannot publish event: Redis did not answer", { cause });
+  }
+}
+
 function closedFirst(): SseClosedError {
   return new SseClosedError("Cannot publish event: the backplane closed first");
 }
 
+/**
+ * Whether the backplane reaches Redis: `"connecting"` until a command first
+ * succeeds, then `"connected"`, or `"unreachable"` from a failed command to
+ * the next that succeeds.
+ */
+export type RedisBackplaneState = "connecting" | "connected" | "unreachable";
+
 interface Pending {
   seq: number;
-  /** Whether an append was tried and may have happened. */
+  /** Whether an append was sent and may have happened. */
   tried: boolean;
   body: string;
   topic: string | undefined;
+  signal: AbortSignal | undefined;
   resolve: (position: string) => void;
   reject: (error: unknown) => void;
 }
@@ -229,7 +245,7 @@ function entriesOf(reply: unknown): unknown[] {
  * await backplane.finished;
  * ```
  */
-export class RedisBackplane implements SseOrderedBackplane {
+export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
   /** Marks the backplane as ordered. */
   readonly ordered: true = true;
   /** Resolves once `close()` was called and no command is under way. */
@@ -251,6 +267,7 @@ export class RedisBackplane implements SseOrderedBackplane {
   #pending: Pending[] = [];
   /** True from a failed append to the next that works: `maxPending` holds. */
   #failing = false;
+  #state: RedisBackplaneState = "connecting";
   #publishing: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   /** Resolves once the reader knows where the order starts (or on close). */
@@ -263,6 +280,7 @@ export class RedisBackplane implements SseOrderedBackplane {
 
   /** Creates the backplane; it starts when a channel subscribes. */
   constructor(options: RedisBackplaneOptions) {
+    super();
     for (const name of ["client", "reader"] as const) {
       if (typeof options?.[name]?.sendCommand !== "function") {
         throw new TypeError(
@@ -292,21 +310,67 @@ export class RedisBackplane implements SseOrderedBackplane {
   }
 
   /**
-   * Appends an event to the stream and resolves with its entry id. While
-   * Redis is unreachable the event waits, up to `maxPending` of them.
+   * Whether Redis answers, as the last command found; a `statechange` event
+   * is dispatched on the backplane whenever it changes.
+   *
+   * @example Tell the operator when Redis goes away and comes back
+   * ```ts ignore
+   * backplane.addEventListener("statechange", () => {
+   *   console.warn(`redis: ${backplane.state}`);
+   * });
+   * ```
    */
-  publish(body: string, topic?: string): Promise<string> {
+  get state(): RedisBackplaneState {
+    return this.#state;
+  }
+
+  /**
+   * Appends an event to the stream and resolves with its entry id. While
+   * Redis is unreachable the event waits, up to `maxPending` of them; if
+   * `options.signal` aborts meanwhile, it is withdrawn and the promise
+   * rejects with the signal's reason. An event that was sent to Redis,
+   * whose outcome is not known yet, is not withdrawn: its promise settles
+   * with what Redis did.
+   */
+  publish(
+    body: string,
+    options: SseOrderedPublishOptions = {},
+  ): Promise<string> {
+    const { topic, signal } = options;
     if (this.#closed) {
       return Promise.reject(
         new SseClosedError("Cannot publish event: the backplane is closed"),
       );
     }
-    return new Promise((resolve, reject) => {
-      const seq = ++this.#seq;
-      this.#pending.push({ seq, tried: false, body, topic, resolve, reject });
-      if (this.#failing) this.#dropOverflow();
-      this.#publishing ??= this.#publishPending();
-    });
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    const withdraw = () => {
+      const at = this.#pending.indexOf(message);
+      if (at !== -1 && !message.tried) {
+        this.#pending.splice(at, 1);
+        message.reject(signal!.reason);
+      }
+    };
+    const message: Pending = {
+      seq: ++this.#seq,
+      tried: false,
+      body,
+      topic,
+      signal,
+      resolve(position) {
+        signal?.removeEventListener("abort", withdraw);
+        resolve(position);
+      },
+      reject(error) {
+        signal?.removeEventListener("abort", withdraw);
+        reject(error);
+      },
+    };
+    signal?.addEventListener("abort", withdraw, { once: true });
+    this.#pending.push(message);
+    if (this.#failing) this.#dropOverflow();
+    this.#publishing ??= this.#publishPending();
+    return promise;
   }
 
   /** Reads the stream's recent past, then every later entry, in order. */
@@ -379,32 +443,46 @@ export class RedisBackplane implements SseOrderedBackplane {
       }
       if (retry === batch.length) {
         this.#failing = false;
+        this.#setState("connected");
         continue;
       }
       const failed = batch.slice(retry);
-      for (const message of failed) message.tried = true;
       if (this.#closed) {
         const error = closedFirst();
         for (const { reject } of failed) reject(error);
         break;
       }
-      this.#pending = [...failed, ...this.#pending];
+      const error = (results[retry] as PromiseRejectedResult).reason;
+      const sent = !(error instanceof NotSent);
+      for (const message of failed) message.tried ||= sent;
+      // Aborted while under way, and not sent after all: withdrawn now.
+      const kept = failed.filter((message) => {
+        if (message.tried || !message.signal?.aborted) return true;
+        message.reject(message.signal.reason);
+        return false;
+      });
+      this.#pending = [...kept, ...this.#pending];
       this.#failing = true;
       this.#dropOverflow();
-      this.#onError((results[retry] as PromiseRejectedResult).reason);
+      this.#fail(sent ? error : error.cause);
       await this.#pause();
     }
     this.#publishing = undefined;
   }
 
-  /** Appends `batch` in order, pipelined; each outcome in the same place. */
+  /**
+   * Appends `batch` in order, pipelined; each outcome in the same place.
+   * After a failure the script is loaded again first, which also tells
+   * whether Redis answers before any event is sent: if it does not, every
+   * outcome is a {@linkcode NotSent}, and those events can be withdrawn.
+   */
   async #append(batch: Pending[]): Promise<PromiseSettledResult<unknown>[]> {
     try {
-      // Loaded once, rather than the script sent with every event.
       this.#script ??= String(
         await this.#client.sendCommand(["SCRIPT", "LOAD", APPEND]),
       );
-    } catch (reason) {
+    } catch (cause) {
+      const reason = new NotSent(cause);
       return batch.map(() => ({ status: "rejected", reason }));
     }
     const results = await Promise.allSettled(
@@ -423,15 +501,27 @@ export class RedisBackplane implements SseOrderedBackplane {
         ])
       ),
     );
-    // A restarted Redis has forgotten the script: load it again.
-    if (
-      results.some((result) =>
-        result.status === "rejected" && /NOSCRIPT/.test(String(result.reason))
-      )
-    ) {
+    // Redis may have restarted and forgotten the script: the next attempt
+    // loads it again (and finds out first whether Redis is there).
+    if (results.some((result) => result.status === "rejected")) {
       this.#script = undefined;
     }
     return results;
+  }
+
+  /**
+   * Reports a failed command. Redis is then unreachable, once it has been
+   * reached: until the first command succeeds, the state stays `connecting`.
+   */
+  #fail(error: unknown): void {
+    this.#onError(error);
+    if (this.#state === "connected") this.#setState("unreachable");
+  }
+
+  #setState(state: RedisBackplaneState): void {
+    if (this.#state === state || this.#closed) return;
+    this.#state = state;
+    this.dispatchEvent(new Event("statechange"));
   }
 
   async #read(receiver: SseOrderedReceiver, history: number): Promise<void> {
@@ -452,6 +542,7 @@ export class RedisBackplane implements SseOrderedBackplane {
             "COUNT",
             String(history + 1),
           ]);
+          this.#setState("connected");
           const raw = Array.isArray(newest) ? newest : [];
           const messages = raw.map(toMessage).filter((m) => m !== undefined)
             .reverse();
@@ -471,6 +562,7 @@ export class RedisBackplane implements SseOrderedBackplane {
             ["XREVRANGE", this.#stream, "+", "-", "COUNT", "1"],
           );
           check = false;
+          this.#setState("connected");
           const top = toMessage(Array.isArray(newest) ? newest[0] : undefined);
           if (count !== undefined && (top?.n ?? 0) < count) {
             if (this.#closed) break;
@@ -488,6 +580,7 @@ export class RedisBackplane implements SseOrderedBackplane {
           this.#stream,
           last,
         ]);
+        this.#setState("connected");
         for (const raw of entriesOf(reply)) {
           if (this.#closed) break;
           if (Array.isArray(raw)) last = String(raw[0]);
@@ -505,7 +598,7 @@ export class RedisBackplane implements SseOrderedBackplane {
         }
       } catch (error) {
         if (this.#closed) break;
-        this.#onError(error);
+        this.#fail(error);
         check = last !== undefined;
         await this.#pause();
       }

@@ -18,17 +18,22 @@
  * ```
  */
 export interface SseEvent {
-  /** The event type; clients dispatch it under this name. No CR or LF. */
+  /**
+   * The event type; clients dispatch it under this name. No CR, LF or lone
+   * surrogate.
+   */
   event?: string;
   /**
    * The payload. A string is sent as is, split into one `data:` line per
    * line; any other value is sent as `JSON.stringify(value)`; `undefined`
-   * sends no `data:` line.
+   * sends no `data:` line. The wire is UTF-8, so a lone surrogate in a
+   * string arrives as U+FFFD (JSON escapes it as `\udxxx`, so JSON data
+   * arrives intact).
    */
   data?: unknown;
   /**
    * Sets the client's last event id, which it sends back as `Last-Event-ID`
-   * when it reconnects. `""` resets it. No CR, LF or NUL.
+   * when it reconnects. `""` resets it. No CR, LF, NUL or lone surrogate.
    */
   id?: string | number;
   /** How long the client waits before reconnecting, in milliseconds. */
@@ -98,6 +103,9 @@ export class SseClosedError extends Error {
 }
 
 const ENCODER = new TextEncoder();
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const NON_ASCII_BYTE = /[\x80-\xff]/;
+const ABOVE_BYTE = /[\u0100-\uffff]/;
 const LINE_BREAK = /\r\n|\r|\n/;
 const HAS_LINE_BREAK = /[\r\n]/;
 const HAS_LINE_BREAK_OR_NUL = /[\r\n\0]/;
@@ -168,7 +176,8 @@ function stringifyData(data: unknown): string {
  * `field: value`, so a value starting with a space keeps it.
  *
  * Throws a `TypeError` for a field of the wrong type, an `event` or `id` with
- * a line break, an `id` with NUL, data that `JSON.stringify` cannot encode, a
+ * a line break or a lone surrogate, an `id` with NUL, data that
+ * `JSON.stringify` cannot encode, a
  * named `event` without `data`, or an event with no field; a `RangeError` for
  * a `retry` that is not a non-negative safe integer or an `id` that is not a
  * finite number.
@@ -210,6 +219,13 @@ export function encodeEvent(event: SseEvent): string {
         }`,
       );
     }
+    if (!name.isWellFormed()) {
+      throw new TypeError(
+        `Cannot encode event: \`event\` contains a lone surrogate, which UTF-8 cannot carry: ${
+          describe(name)
+        }`,
+      );
+    }
     if (data === undefined) {
       throw new TypeError(
         `Cannot encode event: \`event\` ${
@@ -235,6 +251,13 @@ export function encodeEvent(event: SseEvent): string {
     } else if (HAS_LINE_BREAK_OR_NUL.test(id)) {
       throw new TypeError(
         `Cannot encode event: \`id\` contains a line break or NUL: ${
+          describe(id)
+        }`,
+      );
+    } else if (!id.isWellFormed()) {
+      // It would reach the client as U+FFFD and never match again on resume.
+      throw new TypeError(
+        `Cannot encode event: \`id\` contains a lone surrogate, which UTF-8 cannot carry: ${
           describe(id)
         }`,
       );
@@ -585,17 +608,30 @@ export class SseWriter {
   /** Hands the client everything queued, as one chunk. */
   #deliver(): void {
     this.#waiting = false;
-    this.#enqueue(this.#queuedBytes ?? ENCODER.encode(this.#queued));
+    const chunk = this.#queuedBytes ?? ENCODER.encode(this.#queued);
     this.#queued = "";
     this.#queuedBytes = undefined;
     const room = this.#room;
     this.#room = undefined;
-    room?.resolve();
+    this.#enqueue(chunk);
+    if (this.#closed) room?.reject(new SseClosedError());
+    else room?.resolve();
   }
 
+  /**
+   * Hands one chunk to the stream. Deno's server reads a response body with
+   * an internal reader that takes the chunk inside `enqueue()`; if the
+   * connection is gone, it cancels the stream right there, so the writer may
+   * be closed when this returns (and a later `enqueue` or `close` would
+   * throw). Every chunk goes through here, and nothing here throws.
+   */
   #enqueue(chunk: Uint8Array): void {
-    this.#controller.enqueue(chunk);
-    this.#lastSent = Date.now();
+    try {
+      this.#controller.enqueue(chunk);
+      this.#lastSent = Date.now();
+    } catch {
+      this.#end("gone");
+    }
   }
 
   /** The client reads: hand it everything queued, or wait for the next write. */
@@ -617,22 +653,28 @@ export class SseWriter {
   /**
    * The one close path. `flush` delivers what is queued first; `drop` ends
    * the stream without it (a client too slow to keep); `gone` is for a client
-   * that already left.
+   * that already left. It never throws: it runs in abort listeners, timers
+   * and stream callbacks, where a throw would end the process.
    */
   #end(how: "flush" | "drop" | "gone"): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#waiting = false;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    SseWriter.#leaveKeepAlive(this);
-    if (how === "flush" && this.#queued !== "") {
-      this.#controller.enqueue(
-        this.#queuedBytes ?? ENCODER.encode(this.#queued),
-      );
-    }
-    if (how !== "gone") this.#controller.close();
+    const last = how === "flush" && this.#queued !== ""
+      ? this.#queuedBytes ?? ENCODER.encode(this.#queued)
+      : undefined;
     this.#queued = "";
     this.#queuedBytes = undefined;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    SseWriter.#leaveKeepAlive(this);
+    if (how !== "gone") {
+      try {
+        if (last !== undefined) this.#controller.enqueue(last);
+        this.#controller.close();
+      } catch {
+        // The stream was cancelled inside enqueue(): the client is gone.
+      }
+    }
     this.#room?.reject(new SseClosedError());
     this.#room = undefined;
     this.#abort.abort();
@@ -642,11 +684,7 @@ export class SseWriter {
   #keepAliveDue(now: number): void {
     if (!this.#waiting || now - this.#lastSent < this.#keepAlive) return;
     this.#waiting = false;
-    try {
-      this.#enqueue(KEEP_ALIVE_CHUNK);
-    } catch {
-      this.#end("gone");
-    }
+    this.#enqueue(KEEP_ALIVE_CHUNK);
   }
 
   // One timer per keep-alive period serves all writers with that period. It
@@ -739,6 +777,13 @@ export function sseResponse(
  * header, or else a `lastEventId` query parameter (for clients that cannot
  * set headers). `undefined` on a first connection.
  *
+ * Browsers send the header as UTF-8, and servers hand header values over one
+ * byte per character (Latin-1), as the Fetch standard says: so `"é1"`
+ * arrives as `"Ã©1"`. This function decodes such a value back to what the
+ * client meant; a value that is not valid UTF-8 is returned as it came.
+ * HTTP trims spaces and tabs around a header value, so an id that starts or
+ * ends with one comes back without it.
+ *
  * @example
  * ```ts
  * import { lastEventId } from "./sse.ts";
@@ -751,6 +796,16 @@ export function sseResponse(
  * ```
  */
 export function lastEventId(request: Request): string | undefined {
-  return request.headers.get("last-event-id") ??
-    new URL(request.url).searchParams.get("lastEventId") ?? undefined;
+  const header = request.headers.get("last-event-id");
+  if (header === null) {
+    return new URL(request.url).searchParams.get("lastEventId") ?? undefined;
+  }
+  // Only bytes above 0x7f need decoding; a character above 0xff means the
+  // runtime has decoded the value already.
+  if (!NON_ASCII_BYTE.test(header) || ABOVE_BYTE.test(header)) return header;
+  try {
+    return UTF8.decode(Uint8Array.from(header, (c) => c.charCodeAt(0)));
+  } catch {
+    return header;
+  }
 }

@@ -30,8 +30,32 @@ function addMessage({ text, at }, id) {
   $("log-empty").hidden = true;
 }
 
+// Whether this page's server reaches its backplane (Redis); null without one.
+let backplane = null;
+
+const BACKPLANE = {
+  connected: ["connected", "open", "Receiving messages."],
+  connecting: [
+    "waiting",
+    "degraded",
+    "This server is waiting for Redis: messages from other servers will " +
+    "arrive once it is there, and sending fails until then.",
+  ],
+  unreachable: [
+    "unreachable",
+    "degraded",
+    "This server cannot reach Redis: messages from other servers are " +
+    "delayed, and sending fails until it is back.",
+  ],
+};
+
+function showOpen() {
+  const [, name, text] = BACKPLANE[backplane ?? "connected"];
+  setState(name, text);
+}
+
 const source = new EventSource("/broadcast/events");
-source.addEventListener("open", () => setState("open", "Receiving messages."));
+source.addEventListener("open", showOpen);
 source.addEventListener("message", (event) => {
   addMessage(JSON.parse(event.data), event.lastEventId);
   $("last-id").textContent = event.lastEventId;
@@ -39,12 +63,22 @@ source.addEventListener("message", (event) => {
 source.addEventListener("clients", (event) => {
   $("clients").textContent = JSON.parse(event.data).count;
 });
+source.addEventListener("backplane", (event) => {
+  const { state } = JSON.parse(event.data);
+  if (!Object.hasOwn(BACKPLANE, state)) return;
+  backplane = state;
+  $("backplane").textContent = BACKPLANE[state][0];
+  $("backplane-row").hidden = false;
+  if (source.readyState === EventSource.OPEN) showOpen();
+});
 source.addEventListener("reset", (event) => {
-  // Messages were missed and cannot be replayed: say so rather than pretend.
-  setState(
-    "open",
-    `Some messages were missed: ${JSON.parse(event.data).reason}`,
-  );
+  // The server cannot replay what this page missed: say so, and why, rather
+  // than pretend. Only a reset shows this.
+  const notice = $("notice");
+  notice.textContent = `Some messages may be missing: ${
+    JSON.parse(event.data).reason
+  }.`;
+  notice.hidden = false;
 });
 source.addEventListener("error", () => {
   if (source.readyState === EventSource.CONNECTING) {

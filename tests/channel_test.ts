@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { SseChannel, SseClosedError } from "../mod.ts";
+import { SseChannel, type SseChannelOptions, SseClosedError } from "../mod.ts";
 import { aborted, delay, TextReader, withServer } from "./util.ts";
 
 /** Reads an SSE body as it streams and parses it with eventsource-parser. */
@@ -32,12 +32,29 @@ function ids(events: EventSourceMessage[]): (string | undefined)[] {
   return events.map((event) => event.id);
 }
 
-function range(from: number, to: number): string[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+/** The ids `${epoch}-${from}` to `${epoch}-${to}`. */
+function range(epoch: string, from: number, to: number): string[] {
+  return Array.from(
+    { length: to - from + 1 },
+    (_, i) => `${epoch}-${from + i}`,
+  );
+}
+
+/** A channel and its epoch, read from the position a new client gets. */
+async function localChannel(
+  options: SseChannelOptions = {},
+): Promise<{ channel: SseChannel; epoch: string }> {
+  const channel = new SseChannel(options);
+  const probe = new TextReader(channel.connect(new Request("http://x/")).body!);
+  const first = await probe.next();
+  await probe.cancel();
+  const epoch = first?.match(/^id: ([0-9a-z]{6})-0\n\n$/)?.[1];
+  assert.ok(epoch, `a position with an epoch: ${JSON.stringify(first)}`);
+  return { channel, epoch };
 }
 
 Deno.test("SseChannel delivers every event to every client, in order", async () => {
-  const channel = new SseChannel();
+  const { channel, epoch } = await localChannel();
   const clients = 20;
   const events = 300;
   await withServer((request) => channel.connect(request), async (url) => {
@@ -49,16 +66,16 @@ Deno.test("SseChannel delivers every event to every client, in order", async () 
     );
     while (channel.size < clients) await delay(1);
     for (let i = 1; i <= events; i++) {
-      assert.equal(channel.send({ data: { i } }), String(i));
+      assert.equal(channel.send({ data: { i } }), `${epoch}-${i}`);
       if (i % 50 === 0) await delay(1);
     }
     channel.close();
     for (const reader of readers) {
       const got = await reader.rest();
-      assert.deepEqual(ids(got), range(1, events));
+      assert.deepEqual(ids(got), range(epoch, 1, events));
       assert.deepEqual(
         got.map((event) => JSON.parse(event.data).i),
-        range(1, events).map(Number),
+        Array.from({ length: events }, (_, i) => i + 1),
       );
     }
     assert.equal(channel.size, 0);
@@ -66,20 +83,20 @@ Deno.test("SseChannel delivers every event to every client, in order", async () 
 });
 
 Deno.test("SseChannel sends the same bytes to every waiting client", async () => {
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   const readers = [1, 2, 3].map(() =>
     channel.connect(new Request("http://localhost/")).body!.getReader()
   );
   for (const reader of readers) {
     const { value } = await reader.read();
-    assert.equal(new TextDecoder().decode(value), "id: 0\n\n"); // position
+    assert.equal(new TextDecoder().decode(value), `id: ${epoch}-0\n\n`);
   }
   const reads = readers.map((reader) => reader.read());
   channel.send({ event: "news", data: "once" });
   const chunks = (await Promise.all(reads)).map(({ value }) => value);
   assert.equal(
     new TextDecoder().decode(chunks[0]),
-    "id: 1\nevent: news\ndata: once\n\n",
+    `id: ${epoch}-1\nevent: news\ndata: once\n\n`,
   );
   assert.ok(chunks.every((chunk) => chunk === chunks[0]), "one encoding");
   channel.close();
@@ -87,29 +104,31 @@ Deno.test("SseChannel sends the same bytes to every waiting client", async () =>
 });
 
 Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or duplicate", async (t) => {
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   await withServer((request) => channel.connect(request), async (url) => {
     const first = await fetch(url);
     const reader = new EventReader(first.body!);
     while (channel.size < 1) await delay(1);
     for (let i = 1; i <= 5; i++) channel.send({ data: i });
-    assert.deepEqual(ids(await reader.take(5)), range(1, 5));
+    assert.deepEqual(ids(await reader.take(5)), range(epoch, 1, 5));
     await reader.body.cancel();
     while (channel.size > 0) await delay(1);
     for (let i = 6; i <= 10; i++) channel.send({ data: i });
 
     await t.step("with the Last-Event-ID header", async () => {
-      const again = await fetch(url, { headers: { "Last-Event-ID": "5" } });
+      const again = await fetch(url, {
+        headers: { "Last-Event-ID": `${epoch}-5` },
+      });
       const resumed = new EventReader(again.body!);
-      assert.deepEqual(ids(await resumed.take(5)), range(6, 10));
+      assert.deepEqual(ids(await resumed.take(5)), range(epoch, 6, 10));
       await resumed.body.cancel();
     });
     await t.step("with the lastEventId query parameter", async () => {
-      const again = await fetch(new URL("?lastEventId=8", url));
+      const again = await fetch(new URL(`?lastEventId=${epoch}-8`, url));
       const resumed = new EventReader(again.body!);
-      assert.deepEqual(ids(await resumed.take(2)), range(9, 10));
+      assert.deepEqual(ids(await resumed.take(2)), range(epoch, 9, 10));
       channel.send({ data: 11 });
-      assert.deepEqual(ids(await resumed.take(3)), range(9, 11));
+      assert.deepEqual(ids(await resumed.take(3)), range(epoch, 9, 11));
       await resumed.body.cancel();
     });
     await t.step("with explicit ids", async () => {
@@ -125,31 +144,37 @@ Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or d
 });
 
 Deno.test("SseChannel resumes a client that left before any event", async () => {
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   const early = new TextReader(
     channel.connect(new Request("http://x/")).body!,
   );
-  assert.equal(await early.next(), "id: 0\n\n"); // the position it resumes from
+  // The position it resumes from.
+  assert.equal(await early.next(), `id: ${epoch}-0\n\n`);
   await early.cancel();
   channel.send({ data: "a" });
   channel.send({ data: "b" });
   const again = new EventReader(
     channel.connect(
-      new Request("http://x/", { headers: { "last-event-id": "0" } }),
+      new Request("http://x/", { headers: { "last-event-id": `${epoch}-0` } }),
     ).body!,
   );
-  assert.deepEqual(ids(await again.take(2)), ["1", "2"]);
+  assert.deepEqual(ids(await again.take(2)), range(epoch, 1, 2));
   await again.body.cancel();
   channel.close();
 });
 
 Deno.test("SseChannel resumes a client whose id is the one just before its history", async () => {
-  const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
+  const { channel, epoch } = await localChannel({
+    keepAlive: 0,
+    historySize: 3,
+  });
   for (let i = 1; i <= 5; i++) channel.send({ data: i }); // keeps 3, 4, 5
   const resume = (last: string) =>
     new TextReader(
       channel.connect(
-        new Request("http://x/", { headers: { "last-event-id": last } }),
+        new Request("http://x/", {
+          headers: { "last-event-id": `${epoch}-${last}` },
+        }),
       ).body!,
     );
   const exact = resume("2");
@@ -158,19 +183,32 @@ Deno.test("SseChannel resumes a client whose id is the one just before its histo
   channel.close();
   assert.equal(
     await exact.rest(),
-    "id: 3\ndata: 3\n\nid: 4\ndata: 4\n\nid: 5\ndata: 5\n\n",
+    [3, 4, 5].map((i) => `id: ${epoch}-${i}\ndata: ${i}\n\n`).join(""),
   );
   for (const reader of [gone, fromStart]) {
-    assert.match(await reader.rest(), /^event: reset\nid: 5\n/);
+    assert.match(
+      await reader.rest(),
+      new RegExp(`^event: reset\nid: ${epoch}-5\n`),
+    );
   }
 });
 
 Deno.test("SseChannel tells a client whose missed events are gone to reset", async (t) => {
-  const channel = new SseChannel({ keepAlive: 0, historySize: 3 });
+  const { channel, epoch } = await localChannel({
+    keepAlive: 0,
+    historySize: 3,
+  });
   for (let i = 1; i <= 10; i++) channel.send({ data: i });
+  const other = epoch === "000000" ? "000001" : "000000";
   const cases: [string, string][] = [
-    ["2", 'the last event id \\"2\\" is unknown or too old'],
+    [`${epoch}-2`, `the last event id \\"${epoch}-2\\" is unknown or too old`],
     ["nope", 'the last event id \\"nope\\" is unknown or too old'],
+    ["2", 'the last event id \\"2\\" is unknown or too old'],
+    [
+      `${other}-11`,
+      "the last event id is from another run of this channel (the server restarted, or it is another server): what followed it is unknown here",
+    ],
+    [`${epoch}-99`, "the last event id is ahead of this channel"],
   ];
   let current = 10;
   for (const [last, reason] of cases) {
@@ -184,26 +222,32 @@ Deno.test("SseChannel tells a client whose missed events are gone to reset", asy
       const [reset] = await reader.take(1);
       assert.deepEqual(reset, {
         event: "reset",
-        id: String(current),
+        id: `${epoch}-${current}`,
         data: `{"reason":"${reason}"}`,
       });
-      assert.equal(channel.send({ data: "live" }), String(++current));
+      assert.equal(channel.send({ data: "live" }), `${epoch}-${++current}`);
       assert.equal((await reader.take(2))[1].data, "live");
       await reader.body.cancel();
     });
   }
   const response = channel.connect(
-    new Request("http://localhost/", { headers: { "last-event-id": "10" } }),
+    new Request("http://localhost/", {
+      headers: { "last-event-id": `${epoch}-12` },
+    }),
   );
   const reader = new EventReader(response.body!);
-  assert.equal(current, 12);
-  assert.deepEqual(ids(await reader.take(2)), ["11", "12"], "still known");
+  assert.equal(current, 15);
+  assert.deepEqual(
+    ids(await reader.take(3)),
+    range(epoch, 13, 15),
+    "still known",
+  );
   await reader.body.cancel();
   channel.close();
 });
 
 Deno.test("SseChannel drops a client that reads nothing, and no one else", async () => {
-  const channel = new SseChannel({
+  const { channel, epoch } = await localChannel({
     keepAlive: 0,
     historyBytes: 64 * 1024,
     maxBufferedAmount: 256 * 1024,
@@ -232,7 +276,7 @@ Deno.test("SseChannel drops a client that reads nothing, and no one else", async
       assert.equal(channel.dropped, 1);
       assert.equal(channel.size, 1);
       const got = await receiving;
-      assert.deepEqual(ids(got), range(1, events));
+      assert.deepEqual(ids(got), range(epoch, 1, events));
     } finally {
       stalled.close();
       channel.close();
@@ -242,7 +286,7 @@ Deno.test("SseChannel drops a client that reads nothing, and no one else", async
 });
 
 Deno.test("SseChannel.size follows connects and disconnects exactly", async () => {
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   const controllers = Array.from({ length: 5 }, () => new AbortController());
   const bodies = controllers.map((controller) =>
     channel.connect(new Request("http://localhost/"), {
@@ -264,7 +308,7 @@ Deno.test("SseChannel.size follows connects and disconnects exactly", async () =
   channel.close();
   assert.equal(channel.size, 0);
   for (const body of bodies.slice(2)) {
-    assert.equal(await new Response(body).text(), "id: 0\n\n");
+    assert.equal(await new Response(body).text(), `id: ${epoch}-0\n\n`);
   }
 });
 
@@ -289,13 +333,16 @@ Deno.test("SseChannel calls onClose once a client has left", async () => {
 });
 
 Deno.test("SseChannel.close() ends every stream and refuses new clients", async () => {
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   const responses = [1, 2].map(() => channel.connect(new Request("http://x/")));
   channel.send({ data: "bye" });
   channel.close();
   channel.close();
   for (const response of responses) {
-    assert.equal(await response.text(), "id: 0\n\nid: 1\ndata: bye\n\n");
+    assert.equal(
+      await response.text(),
+      `id: ${epoch}-0\n\nid: ${epoch}-1\ndata: bye\n\n`,
+    );
   }
   const late = channel.connect(new Request("http://x/"));
   assert.equal(late.status, 503);
@@ -343,7 +390,7 @@ Deno.test("SseChannel rejects bad input with an error naming the field", async (
       TypeError,
     );
   });
-  const channel = new SseChannel({ keepAlive: 0 });
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
   await t.step("events and topics", () => {
     assert.throws(() => channel.send({ event: "a\nb", data: 1 }), {
       name: "TypeError",
@@ -362,7 +409,7 @@ Deno.test("SseChannel rejects bad input with an error naming the field", async (
         message: "Cannot connect: `topics` must be an array of strings",
       },
     );
-    assert.equal(channel.send({ data: "still fine" }), "1");
+    assert.equal(channel.send({ data: "still fine" }), `${epoch}-1`);
   });
   channel.close();
 });
@@ -393,7 +440,7 @@ Deno.test("SseChannel keeps 500 idle clients alive with one timer", async () => 
       { length: 500 },
       () => new TextReader(channel.connect(new Request("http://x/")).body!),
     );
-    await Promise.all(readers.map((reader) => reader.until("id: 0\n\n")));
+    await Promise.all(readers.map((reader) => reader.until("-0\n\n")));
     await Promise.all(readers.map((reader) => reader.until(":\n")));
     assert.equal(timers, 1);
   } finally {

@@ -9,6 +9,7 @@ import {
   SseClosedError,
   type SseOrderedBackplane,
   type SseOrderedEntry,
+  type SseOrderedPublishOptions,
   type SseOrderedReceiver,
 } from "../mod.ts";
 import { delay, listen } from "./util.ts";
@@ -37,8 +38,8 @@ class Member implements SseOrderedBackplane {
 
   constructor(readonly order: Order, readonly startAtOnce = true) {}
 
-  publish(body: string, topic?: string): Promise<string> {
-    return Promise.resolve(this.order.append(body, topic));
+  publish(body: string, options?: SseOrderedPublishOptions): Promise<string> {
+    return Promise.resolve(this.order.append(body, options?.topic));
   }
 
   subscribe(receiver: SseOrderedReceiver, history: number): void {
@@ -343,8 +344,15 @@ Deno.test("An ordered channel refuses what would give it a wrong id", async () =
 
 Deno.test("publish() on a channel without a backplane resolves with send's id", async () => {
   const channel = new SseChannel();
-  assert.equal(await channel.publish({ data: "a" }), "1");
+  const first = await channel.publish({ data: "a" });
+  assert.match(first, /^[0-9a-z]{6}-1$/);
   assert.equal(await channel.publish({ id: "x", data: "b" }), "x");
+  // An aborted signal sends nothing: the next id is the second.
+  const aborted = AbortSignal.abort(new Error("too late"));
+  await assert.rejects(channel.publish({ data: "c" }, { signal: aborted }), {
+    message: "too late",
+  });
+  assert.equal(await channel.publish({ data: "d" }), first.replace(/1$/, "3"));
   channel.close();
   assert.throws(() => channel.publish({ data: "c" }), SseClosedError);
 });
