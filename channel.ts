@@ -473,8 +473,11 @@ function checkTopic(where: string, topic: unknown): void {
  * sequence, and an event's id is its position in that order, the same on
  * every instance. A client resumes on any instance: from its history (which
  * starts with the backplane's recent past), or, on an instance that has not
- * yet caught up with the client's id, from the first event after it.
- * `send()` throws there, since the id is not known until the event is
+ * yet caught up with the client's id, from the first event after it, once it
+ * has caught up, within `catchUpTimeout` ms and `historySize` events (past
+ * either, the client gets a reset). When the backplane reports lost entries,
+ * every client gets a reset and the history forgets what came before, so that
+ * no later resume is replayed across the gap. `send()` throws there, since the id is not known until the event is
  * ordered.
  *
  * **Several instances, each sender in order.** With an

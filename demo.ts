@@ -23,6 +23,14 @@
  * default; anything else that is not an integer in range is a 400. A client
  * that reconnects with `Last-Event-ID: k` continues at tick `k + 1`.
  *
+ * `/broadcast` is a page where a message `POST`ed to `/broadcast/messages`
+ * reaches every open tab, through one {@linkcode SseChannel}. With
+ * `--redis URL` it spans every demo on that Redis; the demo starts without
+ * Redis (it waits up to a second, then serves, and joins once Redis answers),
+ * its page shows when this server cannot reach Redis, and a `POST` gets a 503
+ * at once while Redis is known to be away, or after at most
+ * {@linkcode PUBLISH_TIMEOUT_MS} otherwise.
+ *
  * Import it to serve the demo from your own code or tests; running the file
  * parses the flags and serves it.
  *

@@ -32,7 +32,16 @@
  * **While Redis is away**, clients stay connected and can reconnect and
  * resume from the instances' histories; events published meanwhile wait (up
  * to `maxPending`) and are ordered and delivered when Redis is back. Their
- * `publish()` promises resolve then, or reject if they were dropped.
+ * `publish()` promises resolve then, or reject if they were dropped, or
+ * withdrawn by their `signal` before they were sent: after a failure, events
+ * are sent again only once Redis answers, so those that wait can always be
+ * withdrawn. `state` tells whether Redis answers, and a `statechange` event
+ * each change, so that an app can show it.
+ *
+ * **A Redis that restarts without its data** (no AOF, no RDB saved) is a
+ * loss: what others appended in the moment before it went down may be gone,
+ * and no instance can rule that out. Each instance then sends its clients
+ * `event: reset`, and no later resume crosses that point.
  *
  * @example Two instances behind a load balancer, sharing "news"
  * ```ts ignore
@@ -515,6 +524,9 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
    */
   #fail(error: unknown): void {
     this.#onError(error);
+    // The next append loads the script first: events are sent only once
+    // Redis answers, so those that wait meanwhile can be withdrawn.
+    this.#script = undefined;
     if (this.#state === "connected") this.#setState("unreachable");
   }
 

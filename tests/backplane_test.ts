@@ -256,3 +256,74 @@ Deno.test("Two servers in two workers share a channel over BroadcastChannel", as
     for (const server of servers) await server.stop();
   }
 });
+
+Deno.test("A client far ahead of its instance is reset at once, and a near one after a bound", async (t) => {
+  await t.step("further ahead than historySize: at once", async () => {
+    const { planes, channels: [a, b] } = twoInstances();
+    for (const plane of planes) plane.deliverOne();
+    const id = a.send({ data: "one" });
+    planes[1].deliverOne();
+    const origin = id.split(":")[0];
+    const client = listen(b, `${origin}:99999999999999`);
+    a.close();
+    b.close();
+    await client.done;
+    assert.deepEqual(client.events.map(({ event, data }) => [event, data]), [[
+      "reset",
+      '{"reason":"the last event id is too far ahead of this server"}',
+    ]]);
+  });
+  await t.step(
+    "a little ahead, never caught up: after catchUpTimeout",
+    async () => {
+      const planes = [new ManualBackplane(), new ManualBackplane()];
+      planes[0].peer = planes[1];
+      planes[1].peer = planes[0];
+      const [a, b] = planes.map((backplane) =>
+        new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 20 })
+      );
+      for (const plane of planes) plane.deliverOne();
+      a.send({ data: "one" });
+      const id = a.send({ data: "two" });
+      planes[1].deliverOne(); // b has one; the client comes with two
+      const client = listen(b, id);
+      await delay(50);
+      b.send({ data: "from b" });
+      a.close();
+      b.close();
+      await client.done;
+      assert.deepEqual(client.events.map(({ event }) => event), [
+        "reset",
+        undefined,
+      ]);
+      assert.match(client.events[0].data, /did not catch up within 20 ms/);
+      assert.equal(client.events[1].data, "from b");
+    },
+  );
+});
+
+Deno.test("A channel ignores backplane messages of the wrong shape", async () => {
+  const plane = new ManualBackplane();
+  const channel = new SseChannel({ backplane: plane, keepAlive: 0 });
+  const client = listen(channel);
+  for (
+    const message of [
+      null,
+      42,
+      "text",
+      {},
+      { origin: "x", seq: 1 },
+      { origin: "x", seq: "1", body: "data: 1\n\n" },
+      { origin: "a:b", seq: 1, body: "data: 1\n\n" },
+      { origin: "x", seq: -1, body: "data: 1\n\n" },
+      { origin: "x", seq: 1, body: "data: 1\n\n", topic: 5 },
+    ]
+  ) {
+    plane.queue.push(message as never);
+    plane.deliverOne();
+  }
+  channel.send({ data: "still fine" });
+  await client.leave();
+  channel.close();
+  assert.deepEqual(client.events.map(({ data }) => data), ["still fine"]);
+});

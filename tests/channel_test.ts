@@ -448,3 +448,86 @@ Deno.test("SseChannel keeps 500 idle clients alive with one timer", async () => 
     channel.close();
   }
 });
+
+Deno.test("SseChannel resets a client whose id is from before a restart", async () => {
+  // A process that ran, sent three events, and went away with its client.
+  const before = await localChannel({ keepAlive: 0 });
+  for (let i = 1; i <= 3; i++) before.channel.send({ data: `old ${i}` });
+  before.channel.close();
+  // Its successor has sent five events of its own by the time the client
+  // comes back: with ids counted afresh, "…-2" would name the new event 2.
+  const after = await localChannel({ keepAlive: 0 });
+  for (let i = 1; i <= 5; i++) after.channel.send({ data: `new ${i}` });
+  assert.notEqual(before.epoch, after.epoch);
+  const reader = new EventReader(
+    after.channel.connect(
+      new Request("http://x/", {
+        headers: { "last-event-id": `${before.epoch}-2` },
+      }),
+    ).body!,
+  );
+  after.channel.close();
+  const events = await reader.rest();
+  assert.deepEqual(events.map(({ event, id }) => [event, id]), [
+    ["reset", `${after.epoch}-5`],
+  ]);
+  assert.match(events[0].data, /another run of this channel/);
+});
+
+Deno.test("SseChannel epochs differ between channels", () => {
+  const epochs = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const channel = new SseChannel();
+    const id = channel.send({ data: i });
+    assert.match(id, /^[0-9a-z]{6}-1$/);
+    epochs.add(id.slice(0, 6));
+    channel.close();
+  }
+  assert.equal(epochs.size, 200);
+});
+
+Deno.test("SseChannel.sendLocal reaches the clients here, without an id or history", async (t) => {
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
+  const all = new TextReader(channel.connect(new Request("http://x/")).body!);
+  const news = new TextReader(
+    channel.connect(new Request("http://x/"), { topics: ["news"] }).body!,
+  );
+  channel.send({ data: "first" });
+  channel.sendLocal({ event: "clients", data: { count: channel.size } });
+  channel.sendLocal({ data: "sport only" }, { topic: "sport" });
+  channel.send({ data: "second" });
+  const resumed = new TextReader(
+    channel.connect(
+      new Request("http://x/", { headers: { "last-event-id": `${epoch}-0` } }),
+    ).body!,
+  );
+  await t.step("bad input", () => {
+    assert.throws(() => channel.sendLocal({ id: "1", data: "x" }), {
+      name: "TypeError",
+      message:
+        "Cannot send event: a local event has no id (clients keep their place in the channel), so `id` must be left out",
+    });
+    assert.throws(() => channel.sendLocal({ event: "a\nb", data: 1 }), {
+      name: "TypeError",
+    });
+  });
+  channel.close();
+  assert.throws(() => channel.sendLocal({ data: 1 }), SseClosedError);
+  const local = 'event: clients\ndata: {"count":2}\n\n';
+  assert.equal(
+    await all.rest(),
+    `id: ${epoch}-0\n\nid: ${epoch}-1\ndata: first\n\n${local}` +
+      `data: sport only\n\nid: ${epoch}-2\ndata: second\n\n`,
+    "a client without topics takes every topic",
+  );
+  assert.equal(
+    await news.rest(),
+    `id: ${epoch}-0\n\nid: ${epoch}-1\ndata: first\n\n${local}` +
+      `id: ${epoch}-2\ndata: second\n\n`,
+  );
+  assert.equal(
+    await resumed.rest(),
+    `id: ${epoch}-1\ndata: first\n\nid: ${epoch}-2\ndata: second\n\n`,
+    "a local event is not replayed",
+  );
+});

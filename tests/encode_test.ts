@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { encodeComment, encodeEvent, type SseEvent } from "../mod.ts";
+import {
+  encodeComment,
+  encodeEvent,
+  type SseEvent,
+  SseWriter,
+} from "../mod.ts";
 
 Deno.test("encodeEvent writes every field as `field: value`", async (t) => {
   const cases: [SseEvent, string][] = [
@@ -98,6 +103,21 @@ Deno.test("encodeEvent rejects bad fields with an error naming field and value",
       { id: "a\0b" },
       TypeError,
       'Cannot encode event: `id` contains a line break or NUL: "a\\u0000b"',
+    ],
+    [
+      { id: "a\ud800" },
+      TypeError,
+      'Cannot encode event: `id` contains a lone surrogate, which UTF-8 cannot carry: "a\\ud800"',
+    ],
+    [
+      { id: "\udc00z" },
+      TypeError,
+      'Cannot encode event: `id` contains a lone surrogate, which UTF-8 cannot carry: "\\udc00z"',
+    ],
+    [
+      { event: "tick\udbff", data: "x" },
+      TypeError,
+      'Cannot encode event: `event` contains a lone surrogate, which UTF-8 cannot carry: "tick\\udbff"',
     ],
     [
       { id: NaN },
@@ -199,4 +219,15 @@ Deno.test("encodeEvent rejects bad fields with an error naming field and value",
       message: "Cannot encode comment: `text` must be a string, got 1",
     });
   });
+});
+
+Deno.test("A lone surrogate in data reaches the wire as U+FFFD; in JSON data, escaped", async () => {
+  const writer = new SseWriter({ keepAlive: 0 });
+  writer.write({ id: "😀", data: "a\ud800b" });
+  writer.write({ data: { text: "a\ud800b" } });
+  writer.close();
+  assert.equal(
+    await writer.response.text(),
+    'id: 😀\ndata: a\ufffdb\n\ndata: {"text":"a\\ud800b"}\n\n',
+  );
 });

@@ -385,3 +385,129 @@ Deno.test("SseChannel refuses a backplane without its methods", () => {
     },
   );
 });
+
+Deno.test("A gap the backplane reports stays a gap for every later resume", async (t) => {
+  const { order, member, channel } = instance();
+  for (let i = 1; i <= 3; i++) await channel.publish({ data: `e${i}` });
+  member.deliver();
+  member.receiver!.lost("Redis lost events"); // 4 is lost
+  order.append("data: e5\n\n", undefined, 1);
+  order.append("data: e6\n\n");
+  member.deliver();
+  const resume = (last: string) => {
+    const client = listen(channel, last);
+    return async () => {
+      await client.done;
+      return client.raw();
+    };
+  };
+  const before = resume("2");
+  const atGap = resume("3");
+  const after = resume("5");
+  channel.close();
+  const lost = "events after the last event id were lost by the backplane";
+  await t.step(
+    "from before the gap: a reset, never a replay across it",
+    async () => {
+      assert.equal(
+        await before(),
+        `event: reset\nid: 6\ndata: {"reason":"${lost}"}\n\n`,
+      );
+    },
+  );
+  await t.step("from the last event before the gap: a reset", async () => {
+    assert.equal(
+      await atGap(),
+      `event: reset\nid: 6\ndata: {"reason":"${lost}"}\n\n`,
+    );
+  });
+  await t.step("from after the gap: what follows", async () => {
+    assert.equal(await after(), "id: 6\ndata: e6\n\n");
+  });
+});
+
+Deno.test("A client ahead of its instance waits a bounded time and distance", async (t) => {
+  await t.step(
+    "an id the order never reaches: a reset after catchUpTimeout",
+    async () => {
+      const order = new Order();
+      const member = new Member(order);
+      const channel = new SseChannel({
+        backplane: member,
+        keepAlive: 0,
+        catchUpTimeout: 30,
+      });
+      await channel.publish({ data: "e1" });
+      member.deliver();
+      const client = listen(channel, "99999999999999");
+      await delay(60);
+      await channel.publish({ data: "e2" });
+      member.deliver();
+      channel.close();
+      await client.done;
+      assert.equal(
+        client.raw(),
+        'event: reset\nid: 1\ndata: {"reason":"the last event id is ahead of this server, which did not catch up within 30 ms"}\n\n' +
+          "id: 2\ndata: e2\n\n",
+      );
+    },
+  );
+  await t.step("further ahead than historySize entries: a reset", async () => {
+    const order = new Order();
+    const member = new Member(order);
+    const channel = new SseChannel({
+      backplane: member,
+      keepAlive: 0,
+      historySize: 2,
+    });
+    const client = listen(channel, "50");
+    for (let i = 1; i <= 4; i++) await channel.publish({ data: `e${i}` });
+    member.deliver();
+    channel.close();
+    await client.done;
+    assert.equal(
+      client.raw(),
+      'event: reset\nid: 2\ndata: {"reason":"the last event id is too far ahead of this server"}\n\n' +
+        "id: 3\ndata: e3\n\nid: 4\ndata: e4\n\n",
+    );
+  });
+  await t.step(
+    "an instance that catches up in time: no reset, no timer left",
+    async () => {
+      const { order, member, channel } = instance();
+      order.append("data: e1\n\n");
+      order.append("data: e2\n\n");
+      const client = listen(channel, "1");
+      await delay(10);
+      member.deliver();
+      channel.close();
+      await client.done;
+      assert.equal(client.raw(), "id: 2\ndata: e2\n\n");
+    },
+  );
+});
+
+Deno.test("publish() with a signal passes it to an ordered backplane", async () => {
+  const seen: (AbortSignal | undefined)[] = [];
+  const member = new Member(new Order());
+  const publish = member.publish.bind(member);
+  member.publish = (body, options) => {
+    seen.push(options?.signal);
+    return publish(body, options);
+  };
+  const channel = new SseChannel({ backplane: member, keepAlive: 0 });
+  const controller = new AbortController();
+  await channel.publish({ data: 1 }, { signal: controller.signal });
+  assert.deepEqual(seen, [controller.signal]);
+  controller.abort(new Error("gave up"));
+  await assert.rejects(
+    channel.publish({ data: 2 }, { signal: controller.signal }),
+    { message: "gave up" },
+  );
+  assert.equal(seen.length, 1, "an aborted signal publishes nothing");
+  assert.throws(() => channel.publish({ data: 3 }, { signal: {} as never }), {
+    name: "TypeError",
+    message: "Cannot send event: `signal` must be an AbortSignal",
+  });
+  channel.close();
+});

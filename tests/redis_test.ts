@@ -454,3 +454,126 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "RedisBackplane tells its state, and withdraws an event it has not sent",
+  async (redis) => {
+    const instance = await startInstance(redis);
+    const { backplane, channel } = instance;
+    const states: string[] = [];
+    backplane.addEventListener(
+      "statechange",
+      () => states.push(backplane.state),
+    );
+    const client = await listen(instance.url);
+    try {
+      assert.equal(backplane.state, "connected");
+      await channel.publish({ data: "before" });
+      await redis.stop();
+      const state = () => backplane.state as string; // changes meanwhile
+      for (let i = 0; i < 300 && state() !== "unreachable"; i++) {
+        await delay(10);
+      }
+      assert.equal(state(), "unreachable");
+      const controller = new AbortController();
+      const withdrawn = channel.publish({ data: "withdrawn" }, {
+        signal: controller.signal,
+      });
+      const kept = channel.publish({ data: "kept" });
+      await delay(100); // tried meanwhile, and refused: Redis is away
+      controller.abort(new Error("gave up"));
+      await assert.rejects(withdrawn, { message: "gave up" });
+      await redis.start();
+      await kept;
+      await channel.publish({ data: "after" });
+      assert.deepEqual(await client.until(3), ["before", "kept", "after"]);
+      assert.equal(backplane.state, "connected");
+      assert.deepEqual(states, ["unreachable", "connected"]);
+    } finally {
+      await client.leave();
+      await instance.stop();
+    }
+  },
+);
+
+/**
+ * Waits, at most 5 s, for an event that matches, among those after the
+ * first `from`.
+ */
+async function untilEvent(
+  client: Awaited<ReturnType<typeof listen>>,
+  match: (event: EventSourceMessage) => boolean,
+  from = 0,
+): Promise<EventSourceMessage> {
+  for (let i = 0; i < 500; i++) {
+    const found = client.events.slice(from).find(match);
+    if (found) return found;
+    await delay(10);
+  }
+  throw new Error(`No such event in ${JSON.stringify(client.events)}`);
+}
+
+function post(origin: string, body: string): Promise<Response> {
+  return fetch(`${origin}/broadcast/messages`, {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body,
+  });
+}
+
+redisTest(
+  "The demo starts without Redis, answers 503 while it is away, and joins when it comes",
+  async (redis) => {
+    await redis.stop(); // the demo starts first
+    const demo = await startDemo(redis);
+    let client: Awaited<ReturnType<typeof listen>> | undefined;
+    try {
+      const ticks = await fetch(`${demo.origin}/sse?count=2&intervalMs=1`);
+      assert.match(await ticks.text(), /event: complete\n/);
+      client = await listen(new URL("/broadcast/events", demo.origin));
+      const backplane = (state: string) => (event: EventSourceMessage) =>
+        event.event === "backplane" && JSON.parse(event.data).state === state;
+      await untilEvent(client, backplane("connecting"));
+      // Waits for Redis at most PUBLISH_TIMEOUT_MS, then withdraws it.
+      const early = await post(demo.origin, "never sent");
+      assert.equal(early.status, 503);
+      assert.equal(
+        await early.text(),
+        "Service unavailable: Redis did not answer within 5000 ms; the message was not sent\n",
+      );
+      let from = client.events.length;
+      await redis.start();
+      await untilEvent(client, backplane("connected"), from);
+      const sent = await post(demo.origin, "sent");
+      assert.equal(sent.status, 201);
+      await sent.body!.cancel();
+      await redis.stop();
+      await untilEvent(client, backplane("unreachable"), from);
+      const refused = await post(demo.origin, "refused");
+      assert.equal(refused.status, 503);
+      assert.equal(
+        await refused.text(),
+        "Service unavailable: this server cannot reach Redis now; the message was not sent\n",
+      );
+      from = client.events.length;
+      await redis.start();
+      await untilEvent(client, backplane("connected"), from);
+      const again = await post(demo.origin, "again");
+      assert.equal(again.status, 201);
+      await again.body!.cancel();
+      await untilEvent(
+        client,
+        (event) => event.event === "message" && event.data.includes("again"),
+      );
+      const texts = client.events.filter((event) => event.event === "message")
+        .map((event) => JSON.parse(event.data).text);
+      assert.deepEqual(texts, ["sent", "again"], "nothing withdrawn appears");
+    } finally {
+      await client?.leave();
+      const log = await demo.stop();
+      assert.match(log, /WARN {2}broadcast: waiting for Redis at /);
+      assert.match(log, /INFO {2}broadcast shared through Redis at /);
+      assert.match(log, /WARN {2}broadcast: Redis at .* is unreachable: /);
+    }
+  },
+);

@@ -374,6 +374,21 @@ Deno.test("lastEventId reads the header, else the lastEventId query parameter", 
   );
 });
 
+Deno.test("lastEventId decodes a UTF-8 header that the server gave as Latin-1", () => {
+  const latin1 = (text: string) =>
+    String.fromCharCode(...new TextEncoder().encode(text));
+  const header = (value: string) =>
+    lastEventId(
+      new Request("http://x/", { headers: { "last-event-id": value } }),
+    );
+  assert.equal(header(latin1("é1")), "é1"); // "Ã©1" as Deno gives it
+  assert.equal(header(latin1("ü✓😀-7")), "ü✓😀-7");
+  assert.equal(header("plain-ascii-1"), "plain-ascii-1");
+  // Not UTF-8: returned as it came.
+  assert.equal(header("\xc3\x28"), "\xc3\x28");
+  assert.equal(header("caf\xe9"), "caf\xe9");
+});
+
 Deno.test("SseWriter.signal aborts when the client cancels, before any write", async () => {
   const writer = new SseWriter();
   const body = writer.response.body!;
