@@ -680,11 +680,11 @@ export class SseChannel {
       this.#sendMissed(client, last);
     }
     this.#clients.add(client);
-    writer.signal.addEventListener("abort", () => {
+    writerInternals.onEnd(writer, () => {
       this.#clients.delete(client);
       clearTimeout(client.catchUp);
       onClose?.();
-    }, { once: true });
+    });
     return writer.response;
   }
 
@@ -816,7 +816,12 @@ export class SseChannel {
       );
     }
     encodeEvent({ id: event.id }); // validates it
-    const body = encodeEvent({ ...event, id: undefined });
+    const { id: _, ...rest } = event;
+    // An event of an id alone moves the clients' last event id, no more:
+    // its body is the blank line that ends it.
+    const body = Object.values(rest).every((value) => value === undefined)
+      ? "\n"
+      : encodeEvent(rest);
     return { body, topic, id: String(event.id) };
   }
 

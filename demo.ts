@@ -168,7 +168,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   /** `GET /sse`: one stream of ticks for this connection. */
   const streamTicks: Route = (request, client) => {
-    const query = parseQuery(new URL(request.url));
+    const query = parseQuery(requestUrl(request)!);
     if (typeof query === "string") {
       log.warn(`sse rejected from ${client}: ${query}`);
       return text(400, `Bad request: ${query}`);
@@ -329,13 +329,18 @@ export function createDemo(options: DemoOptions = {}): Demo {
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> {
-    const { pathname } = new URL(request.url);
+    const url = requestUrl(request);
+    const pathname = url?.pathname ?? "?";
     const client = info !== undefined && "hostname" in info.remoteAddr
       ? info.remoteAddr.hostname
       : "unknown";
-    const methods = Object.hasOwn(routes, pathname) ? routes[pathname] : null;
+    const methods = url !== undefined && Object.hasOwn(routes, pathname)
+      ? routes[pathname]
+      : null;
     let response: Response;
-    if (methods === null) {
+    if (url === undefined) {
+      response = text(400, "Bad request: the Host header is not a host");
+    } else if (methods === null) {
       response = text(404, "Not found");
     } else if (!Object.hasOwn(methods, request.method)) {
       const allow = Object.keys(methods).join(", ");
@@ -490,6 +495,25 @@ async function publishWithin(
     };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** A host, an IPv6 literal or IPv4 address, and a port (RFC 3986). */
+const HOST = /^(?:[\w.~!$&'()*+,;=%-]+|\[[\da-fA-F:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The URL of a request, or `undefined` if its `Host` header is not a host.
+ * Deno builds `request.url` from the Host header as it came, so a host with
+ * `?`, `#` or `/` in it would move the path (and a space or a bad port make
+ * the URL throw).
+ */
+function requestUrl(request: Request): URL | undefined {
+  const host = request.headers.get("host");
+  if (host !== null && !HOST.test(host)) return undefined;
+  try {
+    return new URL(request.url);
+  } catch {
+    return undefined;
   }
 }
 

@@ -386,11 +386,14 @@ function rejectClosed(): Promise<never> {
 /**
  * Internal to ssekit, for `channel.ts`; not exported by `mod.ts`. `send`
  * queues an event encoded once for many writers (the same bytes go to every
- * idle client); `drop` ends a writer without delivering its queue.
+ * idle client); `drop` ends a writer without delivering its queue; `onEnd`
+ * sets the one function called when the writer ends, before `signal`
+ * aborts (cheaper than a listener, for a channel of many clients).
  */
 export const writerInternals = {} as {
   send(writer: SseWriter, text: string, bytes?: Uint8Array): Promise<void>;
   drop(writer: SseWriter): void;
+  onEnd(writer: SseWriter, onEnd: () => void): void;
 };
 
 interface Room {
@@ -454,15 +457,10 @@ export class SseWriter {
    * plus `options.headers`.
    */
   readonly response: Response;
-  /**
-   * Aborted once the stream has ended, for whatever reason. Hand it to the
-   * timers, fetches and loops that produce events so they stop at once.
-   */
-  readonly signal: AbortSignal;
-
   static {
     writerInternals.send = (writer, text, bytes) => writer.#send(text, bytes);
     writerInternals.drop = (writer) => writer.#end("drop");
+    writerInternals.onEnd = (writer, onEnd) => writer.#onEnd = onEnd;
   }
 
   static #keepAliveGroups = new Map<
@@ -471,7 +469,9 @@ export class SseWriter {
   >();
 
   #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #abort = new AbortController();
+  /** Made when `signal` is first asked for: many writers are never asked. */
+  #abort: AbortController | undefined;
+  #onEnd: (() => void) | undefined;
   #signal: AbortSignal | undefined;
   #keepAlive: number;
   #highWaterMark: number;
@@ -506,7 +506,6 @@ export class SseWriter {
       status: options.status ?? 200,
       headers,
     });
-    this.signal = this.#abort.signal;
     const { signal } = options;
     if (signal?.aborted) {
       // Closing in a microtask lets the caller first add its listeners to
@@ -515,6 +514,18 @@ export class SseWriter {
     } else {
       signal?.addEventListener("abort", this.#onAbort, { once: true });
     }
+  }
+
+  /**
+   * Aborted once the stream has ended, for whatever reason. Hand it to the
+   * timers, fetches and loops that produce events so they stop at once.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#closed) this.#abort.abort();
+    }
+    return this.#abort.signal;
   }
 
   /** True once the stream has ended; writes then reject. */
@@ -677,7 +688,17 @@ export class SseWriter {
     }
     this.#room?.reject(new SseClosedError());
     this.#room = undefined;
-    this.#abort.abort();
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
+    try {
+      onEnd?.();
+    } catch (error) {
+      // Reported as a listener's error would be, without breaking the close.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+    this.#abort?.abort();
   }
 
   /** Sends a keep-alive comment if the client has waited `keepAlive` ms. */
@@ -798,7 +819,14 @@ export function sseResponse(
 export function lastEventId(request: Request): string | undefined {
   const header = request.headers.get("last-event-id");
   if (header === null) {
-    return new URL(request.url).searchParams.get("lastEventId") ?? undefined;
+    // Not `new URL(request.url)`: servers build that URL from the Host
+    // header as it came, and a bad one would make it throw.
+    const { url } = request;
+    const start = url.indexOf("?");
+    if (start === -1) return undefined;
+    const end = url.indexOf("#", start);
+    const query = url.slice(start + 1, end === -1 ? undefined : end);
+    return new URLSearchParams(query).get("lastEventId") ?? undefined;
   }
   // Only bytes above 0x7f need decoding; a character above 0xff means the
   // runtime has decoded the value already.

@@ -116,7 +116,7 @@ export class Proc {
     });
   }
 
-  async #read(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #read(stream: ReadableStream<Uint8Array<ArrayBuffer>>): Promise<void> {
     let tail = "";
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
       const parts = (tail + text).split("\n");
@@ -148,13 +148,12 @@ export class Proc {
         );
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, 50);
-        const self = this;
-        function done() {
+        const done = () => {
           clearTimeout(timer);
-          self.#waiters.delete(done);
+          this.#waiters.delete(done);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, 50);
         this.#waiters.add(done);
       });
     }

@@ -7,7 +7,6 @@ import {
   delay,
   equals,
   Proc,
-  type Report,
   runClient,
   type Scenario,
   script,

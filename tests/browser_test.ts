@@ -5,9 +5,15 @@
 // README's picture.
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { BroadcastChannelBackplane } from "../mod.ts";
+import { BroadcastChannelBackplane, lastEventId, SseWriter } from "../mod.ts";
+import {
+  type DemoProcess,
+  PersistentRedis,
+  startDemoProcess,
+} from "./browser_util.ts";
 import { cutFirstStream, withDemo } from "./demo_util.ts";
-import { delay } from "./util.ts";
+import { found as REDIS_FOUND, Redis } from "./redis_util.ts";
+import { delay, withServer } from "./util.ts";
 
 /** Debian's chromium, or the first Chromium on PATH; `undefined` if none. */
 function findChromium(): string | undefined {
@@ -66,6 +72,92 @@ function logRows(page: Page): Promise<string[][]> {
 
 function text(page: Page, selector: string): Promise<string> {
   return page.locator(selector).innerText();
+}
+
+/** What the broadcast page shows, for failure messages. */
+function broadcastView(page: Page): Promise<Record<string, unknown>> {
+  return page.evaluate(() => {
+    const $ = (id: string) => document.getElementById(id)!;
+    return {
+      state: $("state").dataset.state,
+      detail: $("detail").textContent,
+      backplane: $("backplane-row").hidden ? null : $("backplane").textContent,
+      notice: $("notice").hidden ? null : $("notice").textContent,
+      log: [...document.querySelectorAll("#log li .data")].map((item) =>
+        item.textContent
+      ),
+    };
+  });
+}
+
+/**
+ * Waits, at most `timeout` ms, until the broadcast page shows `state` and
+ * the Redis row shows `backplane`; on timeout, says what it showed and what
+ * the demo logged.
+ */
+async function untilBroadcast(
+  page: Page,
+  demo: DemoProcess,
+  state: string,
+  backplane: string,
+  timeout = 5000,
+): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([state, backplane]) => {
+        const shown = document.getElementById("backplane")!;
+        return document.getElementById("state")!.dataset.state === state &&
+          shown.textContent === backplane &&
+          !document.getElementById("backplane-row")!.hidden;
+      },
+      [state, backplane],
+      { timeout },
+    );
+  } catch (error) {
+    throw new Error(
+      `The page did not show ${state}/${backplane} within ${timeout} ms: ${
+        JSON.stringify(await broadcastView(page))
+      }\ndemo log:\n${demo.logs.join("\n")}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Sends `message` from the broadcast page's form: the response's status,
+ * how long it took in ms, and its text.
+ */
+async function sendFromPage(
+  page: Page,
+  message: string,
+): Promise<{ status: number; ms: number; body: string }> {
+  await page.fill("input[name=text]", message);
+  const start = performance.now();
+  const [response] = await Promise.all([
+    page.waitForResponse(
+      (response) => new URL(response.url()).pathname === "/broadcast/messages",
+      { timeout: 8000 },
+    ),
+    page.click("#send"),
+  ]);
+  const ms = performance.now() - start;
+  return { status: response.status(), ms, body: await response.text() };
+}
+
+/** Waits, at most `timeout` ms, until the page's log shows `message`. */
+async function untilLogged(
+  page: Page,
+  message: string,
+  timeout = 5000,
+): Promise<void> {
+  await page.waitForFunction(
+    (message) =>
+      [...document.querySelectorAll("#log li .data")].some((item) =>
+        item.textContent === message
+      ),
+    message,
+    { timeout },
+  );
 }
 
 /** Counts the requests the page makes to `/sse`. */
@@ -416,6 +508,252 @@ Deno.test({
           );
         },
       );
+
+      await t.step(
+        "resumes with a non-ASCII Last-Event-ID as the browser sends it",
+        async () => {
+          // A 2-byte and a 3-byte UTF-8 character, then a 4-byte (astral)
+          // one: Chromium sends the id back as UTF-8, which Deno hands over
+          // one byte per character ("Ã©1-…") until lastEventId() decodes it.
+          const ids = ["é1-ü✓", "😀2-é"];
+          const received: (string | undefined)[] = [];
+          const headers: (string | null)[] = [];
+          const html = `<!doctype html>
+<meta charset="utf-8">
+<title>Last-Event-ID</title>
+<script>
+  const seen = window.seen = [];
+  const source = new EventSource("/events");
+  source.addEventListener("message", (event) => {
+    seen.push(["message", event.data, event.lastEventId]);
+  });
+  source.addEventListener("done", (event) => {
+    seen.push(["done", event.data, event.lastEventId]);
+    source.close();
+    window.finished = true;
+  });
+</script>`;
+          await withServer((request) => {
+            const { pathname } = new URL(request.url);
+            if (pathname === "/") {
+              return new Response(html, {
+                headers: { "content-type": "text/html; charset=utf-8" },
+              });
+            }
+            if (pathname !== "/events") {
+              return new Response("Not found", { status: 404 });
+            }
+            const n = received.push(lastEventId(request));
+            headers.push(request.headers.get("last-event-id"));
+            const writer = new SseWriter({ signal: request.signal });
+            if (n <= ids.length) {
+              // Ends at once: to the browser, a dropped connection to retry
+              // in 50 ms, with the id it saw last.
+              writer.write({ retry: 50, id: ids[n - 1], data: `event ${n}` });
+            } else {
+              // Closed by the page; a browser that did reconnect would wait
+              // an hour.
+              writer.write({ event: "done", retry: 3_600_000, data: "done" });
+            }
+            writer.close();
+            return writer.response;
+          }, async (url) => {
+            const { page, errors } = await open();
+            try {
+              await page.goto(url.href);
+              await page.waitForFunction(
+                () => (window as unknown as { finished?: true }).finished,
+                undefined,
+                { timeout: 5000 },
+              );
+              assert.deepEqual(
+                received,
+                [undefined, ...ids],
+                `lastEventId() of each connection; the raw headers were ${
+                  JSON.stringify(headers)
+                }`,
+              );
+              assert.deepEqual(
+                await page.evaluate(() =>
+                  (window as unknown as { seen: string[][] }).seen
+                ),
+                [
+                  ["message", "event 1", ids[0]],
+                  ["message", "event 2", ids[1]],
+                  ["done", "done", ids[1]],
+                ],
+              );
+              await delay(300); // six retry periods
+              assert.equal(received.length, 3, "no reconnect after done");
+              assert.deepEqual(errors, []);
+            } finally {
+              await page.close();
+            }
+          });
+        },
+      );
+
+      await t.step({
+        name:
+          "broadcast: the page shows when its server cannot reach Redis, and no false alarm",
+        ignore: !REDIS_FOUND && !IN_CI,
+        async fn() {
+          assert.ok(REDIS_FOUND, "CI needs redis-server: .ci/run installs it");
+          const redis = new PersistentRedis();
+          const dirs: string[] = [];
+          const newDir = async () => {
+            dirs.push(await Deno.makeTempDir({ prefix: "ssekit-redis-" }));
+            return dirs.at(-1)!;
+          };
+          let demo: DemoProcess | undefined;
+          let tab: Awaited<ReturnType<typeof open>> | undefined;
+          try {
+            const dir = await newDir();
+            await redis.start(dir);
+            demo = await startDemoProcess(redis.url);
+            tab = await open();
+            const { page } = tab;
+            await page.goto(new URL("/broadcast", demo.origin).href);
+            await untilBroadcast(page, demo, "open", "connected");
+            const first = await sendFromPage(page, "before the outage");
+            assert.equal(first.status, 201, first.body);
+            await untilLogged(page, "before the outage");
+
+            // A clean shutdown: Redis keeps its stream in its AOF.
+            await redis.stop("SIGTERM");
+            await untilBroadcast(page, demo, "degraded", "unreachable");
+            assert.match(await text(page, "#detail"), /cannot reach Redis/);
+            const refused = await sendFromPage(page, "while Redis is away");
+            assert.equal(refused.status, 503);
+            assert.ok(refused.ms < 1000, `answered in ${refused.ms} ms`);
+            const refusal =
+              "Service unavailable: this server cannot reach Redis now; the message was not sent";
+            assert.equal(refused.body, `${refusal}\n`);
+            await page.waitForFunction(
+              (refusal) =>
+                document.getElementById("detail")!.textContent?.trim() ===
+                  refusal,
+              refusal,
+              { timeout: 2000 },
+            );
+            assert.equal(await page.isHidden("#notice"), true);
+
+            // Back with its data: nothing was missed, so no reset.
+            await redis.start(dir);
+            await untilBroadcast(page, demo, "open", "connected", 8000);
+            const second = await sendFromPage(page, "after the outage");
+            assert.equal(second.status, 201, second.body);
+            await untilLogged(page, "after the outage");
+            assert.equal(
+              await page.isHidden("#notice"),
+              true,
+              `a false alarm: ${await text(page, "#notice")}`,
+            );
+            assert.deepEqual(
+              (await broadcastView(page)).log,
+              ["after the outage", "before the outage"],
+            );
+
+            // A crash, and back without its data: the page is told.
+            await redis.stop("SIGKILL");
+            await redis.start(await newDir());
+            try {
+              await page.waitForSelector("#notice", {
+                state: "visible",
+                timeout: 8000,
+              });
+            } catch (error) {
+              throw new Error(
+                `No reset shown: ${
+                  JSON.stringify(await broadcastView(page))
+                }\ndemo log:\n${demo.logs.join("\n")}`,
+                { cause: error },
+              );
+            }
+            assert.match(
+              await text(page, "#notice"),
+              /^Some messages may be missing: /,
+            );
+            await untilBroadcast(page, demo, "open", "connected", 8000);
+            const third = await sendFromPage(page, "after the reset");
+            assert.equal(third.status, 201, third.body);
+            await untilLogged(page, "after the reset");
+            assert.deepEqual(tab.errors, []);
+          } finally {
+            await tab?.page.close();
+            const stopped = demo === undefined ? undefined : await demo.stop();
+            await redis.stop("SIGKILL");
+            for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+            if (stopped !== undefined) {
+              assert.equal(stopped.code, 0, stopped.log);
+              assert.match(
+                stopped.log,
+                /INFO {2}broadcast shared through Redis at redis:/,
+              );
+              assert.match(
+                stopped.log,
+                /WARN {2}broadcast: Redis at redis:\S+ is unreachable: /,
+              );
+              assert.doesNotMatch(stopped.log, /waiting for Redis/);
+            }
+          }
+        },
+      });
+
+      await t.step({
+        name:
+          "broadcast: a demo started before Redis waits for it, and its tick page streams",
+        ignore: !REDIS_FOUND && !IN_CI,
+        async fn() {
+          assert.ok(REDIS_FOUND, "CI needs redis-server: .ci/run installs it");
+          const redis = new Redis(); // its port is free: nothing listens yet
+          let demo: DemoProcess | undefined;
+          let tab: Awaited<ReturnType<typeof open>> | undefined;
+          try {
+            demo = await startDemoProcess(redis.url);
+            await demo.logged(
+              new RegExp(
+                `WARN {2}broadcast: waiting for Redis at ${redis.url}$`,
+              ),
+            );
+            tab = await open();
+            const { page } = tab;
+            await page.goto(new URL("/broadcast", demo.origin).href);
+            await untilBroadcast(page, demo, "degraded", "waiting");
+            assert.match(await text(page, "#detail"), /waiting for Redis/);
+
+            const ticks = await fetch(
+              `${demo.origin}/sse?count=2&intervalMs=10`,
+              { signal: AbortSignal.timeout(5000) },
+            );
+            assert.equal(ticks.status, 200);
+            const stream = await ticks.text();
+            assert.match(stream, /^event: connected\n/);
+            assert.match(stream, /\nid: 1\n[^]*\nid: 2\n/);
+            assert.match(stream, /event: complete\ndata: .*"total":2/);
+
+            await redis.start();
+            await untilBroadcast(page, demo, "open", "connected", 8000);
+            await demo.logged(
+              new RegExp(
+                `INFO {2}broadcast shared through Redis at ${redis.url}$`,
+              ),
+            );
+            const sent = await sendFromPage(page, "now that Redis is here");
+            assert.equal(sent.status, 201, sent.body);
+            await untilLogged(page, "now that Redis is here");
+            assert.equal(await page.isHidden("#notice"), true);
+            assert.deepEqual(tab.errors, []);
+          } finally {
+            await tab?.page.close();
+            const stopped = demo === undefined ? undefined : await demo.stop();
+            await redis.stop();
+            if (stopped !== undefined) {
+              assert.equal(stopped.code, 0, stopped.log);
+            }
+          }
+        },
+      });
     } finally {
       await browser?.close();
     }

@@ -531,3 +531,14 @@ Deno.test("SseChannel.sendLocal reaches the clients here, without an id or histo
     "a local event is not replayed",
   );
 });
+
+Deno.test("SseChannel sends an event of an id alone, as encodeEvent does", async () => {
+  const { channel, epoch } = await localChannel({ keepAlive: 0 });
+  const client = new TextReader(
+    channel.connect(new Request("http://x/")).body!,
+  );
+  assert.equal(channel.send({ id: "7" }), "7");
+  assert.equal(channel.send({ id: "" }), "");
+  channel.close();
+  assert.equal(await client.rest(), `id: ${epoch}-0\n\nid: 7\n\nid: \n\n`);
+});
