@@ -23,6 +23,8 @@
 //                            Redis each is `await channel.publish()`ed in
 //                            order (and requests are served one at a time).
 //                            Answers {"first": id, "last": id, "seq": k}.
+//   POST /send?final         one event with data {"final":true} (mode
+//                            channel), which ends soak/_resume_client.ts.
 //   GET  /stats              {size, dropped, opened, closed, sent, heapUsed,
 //                            rss}; heapUsed after two gc() calls.
 //   GET  /memory             Deno.memoryUsage() as it is, without a gc (for
@@ -491,6 +493,11 @@ async function main(): Promise<void> {
       }
       case "POST /send": {
         await request.body?.cancel();
+        if (url.searchParams.has("final") && channel !== undefined) {
+          // The end mark that the faults scenario's clients wait for.
+          const id = await channel.publish({ data: { final: true } });
+          return json({ first: id, last: id, seq: stats.sent });
+        }
         const sent = await sendEvents(
           param(url, "count", 1),
           param(url, "size", 100),
