@@ -510,8 +510,10 @@ export class SseChannel {
   /**
    * Resolves once the channel knows its position and can resume clients:
    * at once, except on an ordered backplane, which must first read the
-   * recent past (clients that connect before then wait for it). Resolves
-   * on `close()` too; it never rejects.
+   * recent past (clients that connect before then wait for it). A client
+   * that waited without a `Last-Event-ID` starts at the position the
+   * backplane gives then: what was ordered while it waited is not sent to
+   * it. Resolves on `close()` too; it never rejects.
    */
   readonly ready: Promise<void>;
   #clients = new Set<Client>();
