@@ -16,6 +16,7 @@ import {
   SseWriter,
   writerInternals,
 } from "./sse.ts";
+import { describe, MAX_TIMER_DELAY } from "./_describe.ts";
 
 /**
  * An event on its way between the instances that share a channel: encoded
@@ -363,8 +364,6 @@ const ENCODER = new TextEncoder();
 /** A batch of events is handed to the clients once it holds this much text. */
 const BATCH_UNITS = 65_536;
 const DEFAULT_CATCH_UP_TIMEOUT = 5000;
-/** setTimeout takes at most this many milliseconds. */
-const MAX_TIMER_DELAY = 2_147_483_647;
 /** An id of a channel without a backplane: its epoch, a dash, a count. */
 const LOCAL_ID = /^([0-9a-z]{6})-(0|[1-9]\d*)$/;
 
@@ -376,12 +375,6 @@ const LOCAL_ID = /^([0-9a-z]{6})-(0|[1-9]\d*)$/;
 function newEpoch(): string {
   const [n] = crypto.getRandomValues(new Uint32Array(1));
   return (n % 36 ** 6).toString(36).padStart(6, "0");
-}
-
-/** An id as a reset reason shows it: quoted, and cut if long. */
-function quote(id: string): string {
-  const quoted = JSON.stringify(id);
-  return quoted.length > 60 ? `${quoted.slice(0, 56)}..."` : quoted;
 }
 
 /**
@@ -405,6 +398,11 @@ function parseVector(id: string): Vector | undefined {
     vector.set(origin, number);
   }
   return vector;
+}
+
+/** Whether `client` takes an event sent to `topic` (or to everyone). */
+function takes(client: Client, topic: string | undefined): boolean {
+  return topic === undefined || !client.topics || client.topics.has(topic);
 }
 
 /** Whether a backplane brought a message of the right shape. */
@@ -591,9 +589,7 @@ export class SseChannel {
     ) {
       throw new RangeError(
         `Cannot create SseChannel: \`catchUpTimeout\` must be milliseconds from 1 to ${MAX_TIMER_DELAY}, got ${
-          typeof catchUpTimeout === "string"
-            ? JSON.stringify(catchUpTimeout)
-            : String(catchUpTimeout)
+          describe(catchUpTimeout)
         }`,
       );
     }
@@ -785,10 +781,7 @@ export class SseChannel {
     this.#flush(); // after what was sent before it
     const bytes = ENCODER.encode(text);
     for (const client of this.#clients) {
-      if (topic !== undefined && client.topics && !client.topics.has(topic)) {
-        continue;
-      }
-      this.#sendTo(client, text, bytes);
+      if (takes(client, topic)) this.#sendTo(client, text, bytes);
     }
   }
 
@@ -993,9 +986,7 @@ export class SseChannel {
           );
         }
       }
-      if (topic !== undefined && client.topics && !client.topics.has(topic)) {
-        continue;
-      }
+      if (!takes(client, topic)) continue;
       if (client.ahead === undefined) {
         text += `id: ${id}\n${body}`;
       } else if (!this.#hasSeen(client, origin, seq)) {
@@ -1119,12 +1110,10 @@ export class SseChannel {
         : this.#unknown(last);
       return reason === "" ? "" : this.#resetText(reason);
     }
-    const { topics } = client;
     let text = "";
     for (let i = from; i < this.#history.length; i++) {
       const { id, topic, body } = this.#history[i];
-      if (topic !== undefined && topics && !topics.has(topic)) continue;
-      text += `id: ${id}\n${body}`;
+      if (takes(client, topic)) text += `id: ${id}\n${body}`;
     }
     return text;
   }
@@ -1138,7 +1127,7 @@ export class SseChannel {
     if (count !== undefined && Number(count) > this.#seq) {
       return "the last event id is ahead of this channel";
     }
-    return `the last event id ${quote(last)} is unknown or too old`;
+    return `the last event id ${describe(last)} is unknown or too old`;
   }
 
   /**
@@ -1148,7 +1137,7 @@ export class SseChannel {
   #unknownOrdered(last: string, client: Client): string {
     const order = this.#ordered!.compare(last, this.#orderedAt!);
     if (Number.isNaN(order)) {
-      return `the last event id ${quote(last)} is not one of ours`;
+      return `the last event id ${describe(last)} is not one of ours`;
     }
     if (order > 0) {
       // The client comes from an instance further along the order.
@@ -1162,22 +1151,20 @@ export class SseChannel {
     ) {
       return "events after the last event id were lost by the backplane";
     }
-    return `the last event id ${quote(last)} is unknown or too old`;
+    return `the last event id ${describe(last)} is unknown or too old`;
   }
 
   /** `#replay` on an unordered backplane, whose ids are vectors. */
   #replayVector(last: string, client: Client): string {
     const seen = this.#seen(last);
     if (typeof seen === "string") return this.#resetText(seen);
-    const { topics } = client;
     let text = "";
     for (const entry of this.#history) {
       if (entry.seq <= (seen.get(entry.origin) ?? 0)) continue;
       seen.set(entry.origin, entry.seq);
-      if (entry.topic !== undefined && topics && !topics.has(entry.topic)) {
-        continue;
+      if (takes(client, entry.topic)) {
+        text += `id: ${formatVector(seen, this.#origin)}\n${entry.body}`;
       }
-      text += `id: ${formatVector(seen, this.#origin)}\n${entry.body}`;
     }
     for (const [origin, seq] of seen) {
       if (seq > (this.#clock.get(origin) ?? 0)) {
@@ -1195,7 +1182,7 @@ export class SseChannel {
   #seen(id: string): Vector | string {
     const seen = parseVector(id);
     if (seen === undefined) {
-      return `the last event id ${quote(id)} is not one of ours`;
+      return `the last event id ${describe(id)} is not one of ours`;
     }
     for (const [origin, forgotten] of this.#forgotten) {
       if ((seen.get(origin) ?? 0) < forgotten) {

@@ -139,7 +139,11 @@ export interface Demo {
 }
 
 /** A handler for one method of one route. */
-type Route = (request: Request, client: string) => Response | Promise<Response>;
+type Route = (
+  request: Request,
+  client: string,
+  url: URL,
+) => Response | Promise<Response>;
 
 const INTEGER = /^[+-]?\d+$/;
 
@@ -167,8 +171,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
   let shuttingDown = false;
 
   /** `GET /sse`: one stream of ticks for this connection. */
-  const streamTicks: Route = (request, client) => {
-    const query = parseQuery(requestUrl(request)!);
+  const streamTicks: Route = (request, client, url) => {
+    const query = parseQuery(url);
     if (typeof query === "string") {
       log.warn(`sse rejected from ${client}: ${query}`);
       return text(400, `Bad request: ${query}`);
@@ -346,7 +350,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
       const allow = Object.keys(methods).join(", ");
       response = text(405, `Method not allowed: use ${allow}`, { allow });
     } else {
-      response = await methods[request.method](request, client);
+      response = await methods[request.method](request, client, url);
     }
     log.debug(`${request.method} ${pathname} ${response.status} ${client}`);
     return response;

@@ -510,11 +510,6 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
         ])
       ),
     );
-    // Redis may have restarted and forgotten the script: the next attempt
-    // loads it again (and finds out first whether Redis is there).
-    if (results.some((result) => result.status === "rejected")) {
-      this.#script = undefined;
-    }
     return results;
   }
 
@@ -525,7 +520,8 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
   #fail(error: unknown): void {
     this.#onError(error);
     // The next append loads the script first: events are sent only once
-    // Redis answers, so those that wait meanwhile can be withdrawn.
+    // Redis answers, so those that wait meanwhile can be withdrawn; and a
+    // Redis that restarted has forgotten the script anyway (NOSCRIPT).
     this.#script = undefined;
     if (this.#state === "connected") this.#setState("unreachable");
   }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describe, MAX_TIMER_DELAY } from "./_describe.ts";
+
 /**
  * One server-sent event. Every field is optional, but an event needs at least
  * one, and a named `event` needs `data` (clients dispatch nothing without it).
@@ -112,8 +114,6 @@ const HAS_LINE_BREAK_OR_NUL = /[\r\n\0]/;
 const KEEP_ALIVE_CHUNK = ENCODER.encode(":\n");
 const DEFAULT_KEEP_ALIVE = 15_000;
 const DEFAULT_HIGH_WATER_MARK = 65_536;
-/** setTimeout and setInterval take at most this many milliseconds. */
-const MAX_TIMER_DELAY = 2_147_483_647;
 const HOP_BY_HOP_HEADERS = [
   "connection",
   "keep-alive",
@@ -127,20 +127,6 @@ const NULL_BODY_STATUSES = [204, 205, 304];
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Queued text that goes to a waiting client at once, without more looks. */
 const CHUNK_SIZE = 16_384;
-
-/** Quotes and shortens a bad value so that an error message can show it. */
-function describe(value: unknown): string {
-  if (typeof value === "string") {
-    const quoted = JSON.stringify(value);
-    return quoted.length > 60 ? `${quoted.slice(0, 56)}..."` : quoted;
-  }
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "function") return "a function";
-  if (typeof value === "symbol") return value.toString();
-  if (Array.isArray(value)) return "an array";
-  if (value !== null && typeof value === "object") return "an object";
-  return String(value);
-}
 
 /** Prefixes every line of `text` with `field: `, splitting on CR, LF and CRLF. */
 function encodeLines(field: string, text: string): string {
@@ -177,10 +163,9 @@ function stringifyData(data: unknown): string {
  *
  * Throws a `TypeError` for a field of the wrong type, an `event` or `id` with
  * a line break or a lone surrogate, an `id` with NUL, data that
- * `JSON.stringify` cannot encode, a
- * named `event` without `data`, or an event with no field; a `RangeError` for
- * a `retry` that is not a non-negative safe integer or an `id` that is not a
- * finite number.
+ * `JSON.stringify` cannot encode, a named `event` without `data`, or an event
+ * with no field; a `RangeError` for a `retry` that is not a non-negative safe
+ * integer or an `id` that is not a finite number.
  *
  * @see {@link https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation}
  *
@@ -619,14 +604,21 @@ export class SseWriter {
   /** Hands the client everything queued, as one chunk. */
   #deliver(): void {
     this.#waiting = false;
-    const chunk = this.#queuedBytes ?? ENCODER.encode(this.#queued);
-    this.#queued = "";
-    this.#queuedBytes = undefined;
+    const chunk = this.#takeQueue()!;
     const room = this.#room;
     this.#room = undefined;
     this.#enqueue(chunk);
     if (this.#closed) room?.reject(new SseClosedError());
     else room?.resolve();
+  }
+
+  /** Empties the queue; what it held as bytes, if anything. */
+  #takeQueue(): Uint8Array | undefined {
+    if (this.#queued === "") return undefined;
+    const bytes = this.#queuedBytes ?? ENCODER.encode(this.#queued);
+    this.#queued = "";
+    this.#queuedBytes = undefined;
+    return bytes;
   }
 
   /**
@@ -671,10 +663,8 @@ export class SseWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#waiting = false;
-    const last = how === "flush" && this.#queued !== ""
-      ? this.#queuedBytes ?? ENCODER.encode(this.#queued)
-      : undefined;
-    this.#queued = "";
+    const last = how === "flush" ? this.#takeQueue() : undefined;
+    this.#queued = ""; // dropped or gone: not worth encoding
     this.#queuedBytes = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     SseWriter.#leaveKeepAlive(this);

@@ -14,6 +14,7 @@ import { ChannelServer } from "./channel_server.ts";
 import { type ChurnResult, Client, sumChurn } from "./_client.ts";
 import {
   atMost,
+  type Check,
   delay,
   equals,
   format,
@@ -217,6 +218,27 @@ function points(churn: ChurnResult): string {
     .join(", ");
 }
 
+/** What every churn target must show: each cycle run, to its point, cleanly. */
+function cycleChecks(
+  who: string,
+  churn: ChurnResult,
+  cycles: number,
+): Check[] {
+  return [
+    equals(`${who}: cycles run`, churn.done, cycles),
+    equals(
+      `${who}: cycles that reached their point`,
+      Object.values(churn.left).reduce((x, y) => x + y, 0),
+      cycles,
+    ),
+    equals(
+      `${who}: bad heads, timeouts, early ends`,
+      churn.bad + churn.timeouts + churn.early,
+      0,
+    ),
+  ];
+}
+
 const churnScenario: Scenario = async ({ short, log }) => {
   const started = performance.now();
   const cycles = short ? 2000 : 25_000;
@@ -262,17 +284,7 @@ const churnScenario: Scenario = async ({ short, log }) => {
       "channel: client errors": b.churn.errors.join("; ") || "none",
     },
     checks: [
-      equals("demo: cycles run", a.churn.done, cycles),
-      equals(
-        "demo: cycles that reached their point",
-        Object.values(a.churn.left).reduce((x, y) => x + y, 0),
-        cycles,
-      ),
-      equals(
-        "demo: bad heads, timeouts, early ends",
-        a.churn.bad + a.churn.timeouts + a.churn.early,
-        0,
-      ),
+      ...cycleChecks("demo", a.churn, cycles),
       equals(
         "demo: log opened − closed after the churn",
         a.afterChurn.opened - a.afterChurn.closed,
@@ -294,17 +306,7 @@ const churnScenario: Scenario = async ({ short, log }) => {
         0,
       ),
       equals("demo: lines saying error or Uncaught", a.problems.length, 0),
-      equals("channel: cycles run", b.churn.done, cycles),
-      equals(
-        "channel: cycles that reached their point",
-        Object.values(b.churn.left).reduce((x, y) => x + y, 0),
-        cycles,
-      ),
-      equals(
-        "channel: bad heads, timeouts, early ends",
-        b.churn.bad + b.churn.timeouts + b.churn.early,
-        0,
-      ),
+      ...cycleChecks("channel", b.churn, cycles),
       equals("channel: the server survived", b.survived, true),
       equals("channel: opened − closed", b.after.opened - b.after.closed, 0),
       equals("channel: size after the churn", b.after.size, 0),

@@ -13,6 +13,7 @@ import {
   script,
 } from "./_util.ts";
 import { ChannelServer } from "./channel_server.ts";
+import { Redis } from "../tests/redis_util.ts";
 import { Client } from "./_client.ts";
 
 /** What soak/_resume_client.ts prints. */
@@ -108,22 +109,6 @@ async function ticks(
   demo.kill("SIGINT");
   await demo.exited;
   return { outcome, restarts: signals.length, clients };
-}
-
-/** A redis-server of the scenario's own on `port`, without persistence. */
-async function startRedis(port: number): Promise<Proc> {
-  const redis = new Proc([
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ], { command: "redis-server" });
-  await redis.waitFor(/Ready to accept connections/);
-  return redis;
 }
 
 /**
@@ -290,12 +275,12 @@ const faults: Scenario = async ({ short, log }) => {
   const started = performance.now();
   const tick = await ticks(short, log);
   const alone = await channelRestarts(short, log);
-  const redisPort = freePort();
-  const redis = await startRedis(redisPort);
+  const redis = new Redis();
+  await redis.start();
   let onRedis: ChannelRun;
   try {
     onRedis = await channelRestarts(short, log, {
-      url: `redis://127.0.0.1:${redisPort}`,
+      url: redis.url,
       stream: "soak-faults",
     });
   } finally {

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { BroadcastChannelBackplane, lastEventId, SseWriter } from "../mod.ts";
 import {
+  cutFirstStream,
   type DemoProcess,
-  PersistentRedis,
   startDemoProcess,
-} from "./browser_util.ts";
-import { cutFirstStream, withDemo } from "./demo_util.ts";
+  withDemo,
+} from "./demo_util.ts";
 import { found as REDIS_FOUND, Redis } from "./redis_util.ts";
 import { delay, withServer } from "./util.ts";
 
@@ -599,7 +599,7 @@ Deno.test({
         ignore: !REDIS_FOUND && !IN_CI,
         async fn() {
           assert.ok(REDIS_FOUND, "CI needs redis-server: .ci/run installs it");
-          const redis = new PersistentRedis();
+          const redis = new Redis();
           const dirs: string[] = [];
           const newDir = async () => {
             dirs.push(await Deno.makeTempDir({ prefix: "ssekit-redis-" }));
@@ -609,8 +609,8 @@ Deno.test({
           let tab: Awaited<ReturnType<typeof open>> | undefined;
           try {
             const dir = await newDir();
-            await redis.start(dir);
-            demo = await startDemoProcess(redis.url);
+            await redis.start({ dir });
+            demo = await startDemoProcess(["--redis", redis.url]);
             tab = await open();
             const { page } = tab;
             await page.goto(new URL("/broadcast", demo.origin).href);
@@ -639,7 +639,7 @@ Deno.test({
             assert.equal(await page.isHidden("#notice"), true);
 
             // Back with its data: nothing was missed, so no reset.
-            await redis.start(dir);
+            await redis.start({ dir });
             await untilBroadcast(page, demo, "open", "connected", 8000);
             const second = await sendFromPage(page, "after the outage");
             assert.equal(second.status, 201, second.body);
@@ -656,7 +656,7 @@ Deno.test({
 
             // A crash, and back without its data: the page is told.
             await redis.stop("SIGKILL");
-            await redis.start(await newDir());
+            await redis.start({ dir: await newDir() });
             try {
               await page.waitForSelector("#notice", {
                 state: "visible",
@@ -710,7 +710,7 @@ Deno.test({
           let demo: DemoProcess | undefined;
           let tab: Awaited<ReturnType<typeof open>> | undefined;
           try {
-            demo = await startDemoProcess(redis.url);
+            demo = await startDemoProcess(["--redis", redis.url]);
             await demo.logged(
               new RegExp(
                 `WARN {2}broadcast: waiting for Redis at ${redis.url}$`,

@@ -6,7 +6,7 @@ import {
   type DemoOptions,
   type LogLevel,
 } from "../demo.ts";
-import { delay, withServer } from "./util.ts";
+import { delay, within, withServer } from "./util.ts";
 
 /** What a test gets: the demo, its base URL and the log lines so far. */
 export interface DemoContext {
@@ -110,4 +110,95 @@ export function maskTimes(text: string): string {
     /"(serverTime|timestamp)":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/g,
     '"$1":"T"',
   );
+}
+
+/** The demo as a process of its own: `deno run -A demo.ts --port 0 …`. */
+export interface DemoProcess {
+  /** `http://127.0.0.1:PORT`, from the banner. */
+  origin: string;
+  /** The log lines (stderr) so far. */
+  logs: string[];
+  /** The first log line matching `pattern`, waiting at most `ms`. */
+  logged(pattern: RegExp, ms?: number): Promise<string>;
+  /** Ctrl-C, then its exit code (SIGKILL after 5 s); the full log. */
+  stop(): Promise<{ code: number; log: string }>;
+}
+
+/** Starts the demo on a free port with `args`; resolves once it listens. */
+export async function startDemoProcess(
+  args: string[] = [],
+): Promise<DemoProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../demo.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs: string[] = [];
+  const stderr = (async () => {
+    let rest = "";
+    for await (
+      const text of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop()!;
+      logs.push(...lines);
+    }
+    if (rest !== "") logs.push(rest);
+  })();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let banner = "";
+  const readBanner = async () => {
+    while (!banner.includes("Press Ctrl-C")) {
+      const { value, done } = await stdout.read();
+      if (done) throw new Error(`The demo exited:\n${logs.join("\n")}`);
+      banner += value;
+    }
+  };
+  try {
+    await within(readBanner(), 15_000, "the demo's banner");
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    await stdout.cancel();
+    await stderr;
+    throw error;
+  }
+  const stdoutDone = (async () => {
+    while (!(await stdout.read()).done);
+  })();
+  const origin = banner.match(/page: +(http:\/\/[^/]+)\//)![1];
+  return {
+    origin,
+    logs,
+    async logged(pattern, ms = 5000) {
+      for (let waited = 0; waited < ms; waited += 20) {
+        const line = logs.find((line) => pattern.test(line));
+        if (line !== undefined) return line;
+        await delay(20);
+      }
+      throw new Error(`No log line matches ${pattern}:\n${logs.join("\n")}`);
+    },
+    async stop() {
+      child.kill("SIGINT");
+      let status: Deno.CommandStatus;
+      try {
+        status = await within(child.status, 5000, "the demo's exit on SIGINT");
+      } catch {
+        child.kill("SIGKILL");
+        status = await child.status;
+      }
+      await stdoutDone;
+      await stderr;
+      return { code: status.code, log: logs.join("\n") };
+    },
+  };
 }

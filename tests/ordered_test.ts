@@ -6,6 +6,7 @@ import fc from "fast-check";
 import type { EventSourceMessage } from "eventsource-parser";
 import {
   SseChannel,
+  type SseChannelOptions,
   SseClosedError,
   type SseOrderedBackplane,
   type SseOrderedEntry,
@@ -73,12 +74,12 @@ class Member implements SseOrderedBackplane {
 }
 
 /** A channel on its own member of `order` (a new order by default). */
-function instance(order = new Order()) {
+function instance(order = new Order(), options: SseChannelOptions = {}) {
   const member = new Member(order);
   return {
     order,
     member,
-    channel: new SseChannel({ backplane: member, keepAlive: 0 }),
+    channel: new SseChannel({ ...options, backplane: member, keepAlive: 0 }),
   };
 }
 
@@ -430,11 +431,7 @@ Deno.test("A client ahead of its instance waits a bounded time and distance", as
   await t.step(
     "an id the order never reaches: a reset after catchUpTimeout",
     async () => {
-      const order = new Order();
-      const member = new Member(order);
-      const channel = new SseChannel({
-        backplane: member,
-        keepAlive: 0,
+      const { member, channel } = instance(new Order(), {
         catchUpTimeout: 30,
       });
       await channel.publish({ data: "e1" });
@@ -453,13 +450,7 @@ Deno.test("A client ahead of its instance waits a bounded time and distance", as
     },
   );
   await t.step("further ahead than historySize entries: a reset", async () => {
-    const order = new Order();
-    const member = new Member(order);
-    const channel = new SseChannel({
-      backplane: member,
-      keepAlive: 0,
-      historySize: 2,
-    });
+    const { member, channel } = instance(new Order(), { historySize: 2 });
     const client = listen(channel, "50");
     for (let i = 1; i <= 4; i++) await channel.publish({ data: `e${i}` });
     member.deliver();

@@ -6,6 +6,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { SseChannel } from "../mod.ts";
 import { RedisBackplane, type RedisBackplaneOptions } from "../redis.ts";
 import { delay } from "./util.ts";
+import { startDemoProcess } from "./demo_util.ts";
 import { type Redis, redisTest } from "./redis_util.ts";
 
 type InstanceOptions = Partial<RedisBackplaneOptions> & {
@@ -388,46 +389,13 @@ redisTest(
   },
 );
 
-/** Runs `deno run -A demo.ts --redis …` on a free port; resolves its origin. */
-async function startDemo(redis: Redis) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../demo.ts", import.meta.url).pathname,
-      "--port",
-      "0",
-      "--redis",
-      redis.url,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let banner = "";
-  while (!banner.includes("Press Ctrl-C")) {
-    const { value, done } = await stdout.read();
-    if (done) throw new Error(`The demo exited: ${await stderr}`);
-    banner += value;
-  }
-  const origin = banner.match(/page: +(http:\/\/[^/]+)\//)![1];
-  return {
-    origin,
-    async stop() {
-      child.kill("SIGINT");
-      while (!(await stdout.read()).done);
-      assert.equal((await child.status).code, 0);
-      return await stderr;
-    },
-  };
-}
-
 redisTest(
   "Two demos started with --redis share the broadcast page",
   async (redis) => {
-    const demos = [await startDemo(redis), await startDemo(redis)];
+    const demos = [
+      await startDemoProcess(["--redis", redis.url]),
+      await startDemoProcess(["--redis", redis.url]),
+    ];
     try {
       const client = await listen(
         new URL("/broadcast/events", demos[1].origin),
@@ -449,7 +417,9 @@ redisTest(
       await client.leave();
     } finally {
       for (const demo of demos) {
-        assert.match(await demo.stop(), /broadcast shared through Redis/);
+        const { code, log } = await demo.stop();
+        assert.equal(code, 0);
+        assert.match(log, /broadcast shared through Redis/);
       }
     }
   },
@@ -525,7 +495,7 @@ redisTest(
   "The demo starts without Redis, answers 503 while it is away, and joins when it comes",
   async (redis) => {
     await redis.stop(); // the demo starts first
-    const demo = await startDemo(redis);
+    const demo = await startDemoProcess(["--redis", redis.url]);
     let client: Awaited<ReturnType<typeof listen>> | undefined;
     try {
       const ticks = await fetch(`${demo.origin}/sse?count=2&intervalMs=1`);
@@ -570,7 +540,8 @@ redisTest(
       assert.deepEqual(texts, ["sent", "again"], "nothing withdrawn appears");
     } finally {
       await client?.leave();
-      const log = await demo.stop();
+      const { code, log } = await demo.stop();
+      assert.equal(code, 0);
       assert.match(log, /WARN {2}broadcast: waiting for Redis at /);
       assert.match(log, /INFO {2}broadcast shared through Redis at /);
       assert.match(log, /WARN {2}broadcast: Redis at .* is unreachable: /);

@@ -2,7 +2,7 @@
 // persistence; and redisTest(), which skips a test where there is none
 // (and fails it under CI=true).
 import assert from "node:assert/strict";
-import { delay } from "./util.ts";
+import { delay, within } from "./util.ts";
 
 export const found = await new Deno.Command("redis-server", {
   args: ["--version"],
@@ -16,7 +16,12 @@ if (!found && !IN_CI) {
   );
 }
 
-/** A redis-server on a free loopback port, without persistence. */
+/**
+ * A redis-server on a free loopback port, started and stopped at will.
+ * Without persistence; or, started with a `dir`, keeping its data there as
+ * an append-only file: stopped with SIGTERM (a clean shutdown) and started
+ * again on the same `dir`, it comes back with its streams.
+ */
 export class Redis {
   readonly port: number;
   #process?: Deno.ChildProcess;
@@ -31,7 +36,9 @@ export class Redis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  async start(options: { dir?: string } = {}): Promise<void> {
+    if (this.#process !== undefined) throw new Error("redis-server is running");
+    const { dir } = options;
     this.#process = new Deno.Command("redis-server", {
       args: [
         "--port",
@@ -40,8 +47,9 @@ export class Redis {
         "127.0.0.1",
         "--save",
         "",
-        "--appendonly",
-        "no",
+        ...(dir === undefined
+          ? ["--appendonly", "no"]
+          : ["--appendonly", "yes", "--dir", dir]),
       ],
       stdout: "null",
       stderr: "null",
@@ -58,10 +66,22 @@ export class Redis {
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
 
-  async stop(): Promise<void> {
-    this.#process?.kill("SIGKILL");
-    await this.#process?.status;
+  /**
+   * Stops it: SIGKILL is a crash; SIGTERM a clean shutdown, which writes out
+   * the append-only file (waited for at most 5 s, then killed).
+   */
+  async stop(signal: "SIGTERM" | "SIGKILL" = "SIGKILL"): Promise<void> {
+    const process = this.#process;
+    if (process === undefined) return;
     this.#process = undefined;
+    process.kill(signal);
+    try {
+      await within(process.status, 5000, `redis-server on ${signal}`);
+    } catch (error) {
+      process.kill("SIGKILL");
+      await process.status;
+      throw error;
+    }
   }
 }
 

@@ -133,3 +133,23 @@ export function listen(channel: SseChannel, last?: string, topics?: string[]): {
     },
   };
 }
+
+/** Resolves with `promise`, or rejects after `ms` milliseconds. */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: not within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
