@@ -7,6 +7,7 @@ import {
   type Check,
   delay,
   equals,
+  freePort,
   Proc,
   runClient,
   type Scenario,
@@ -31,14 +32,6 @@ interface Outcome {
   violating: number;
   /** kind "channel": per client, the ids it got, in runs resets start. */
   runs: string[][][];
-}
-
-/** A port that is free now, for a server that must come back on it. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /** Starts the demo on `port` and waits until it listens. */

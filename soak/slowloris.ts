@@ -12,6 +12,7 @@ import {
   delay,
   equals,
   format,
+  freePort,
   Proc,
   type Report,
   type Scenario,
@@ -170,14 +171,6 @@ async function normalRequest(port: number): Promise<string> {
   } catch (error) {
     return String(error);
   }
-}
-
-/** A port that is free now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 async function exists(path: string): Promise<boolean> {
