@@ -43,16 +43,18 @@ export {
   type SseWriterOptions,
 } from "./sse.ts";
 export {
-  BroadcastChannelBackplane,
-  type SseBackplane,
-  type SseBackplaneMessage,
   SseChannel,
   type SseChannelOptions,
   type SseConnectOptions,
+  type SsePublishOptions,
+  type SseSendOptions,
+} from "./channel.ts";
+export {
+  BroadcastChannelBackplane,
+  type SseBackplane,
+  type SseBackplaneMessage,
   type SseOrderedBackplane,
   type SseOrderedEntry,
   type SseOrderedPublishOptions,
   type SseOrderedReceiver,
-  type SsePublishOptions,
-  type SseSendOptions,
-} from "./channel.ts";
+} from "./backplane.ts";

@@ -65,8 +65,9 @@ import type {
   SseOrderedEntry,
   SseOrderedPublishOptions,
   SseOrderedReceiver,
-} from "./channel.ts";
+} from "./backplane.ts";
 import { SseClosedError } from "./sse.ts";
+import { checkInteger, describe } from "./_validate.ts";
 
 /** The one method of a Redis client that the backplane uses. */
 export interface RedisCommands {
@@ -204,16 +205,12 @@ interface Message {
   entry: SseOrderedEntry;
 }
 
+const CREATE = "Cannot create RedisBackplane";
+
 function checkCount(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new RangeError(
-      `Cannot create RedisBackplane: \`${name}\` must be a positive integer, got ${
-        String(value)
-      }`,
-    );
-  }
-  return value as number;
+  return value === undefined
+    ? fallback
+    : checkInteger(CREATE, name, value, { min: 1 });
 }
 
 /** Reads a stream entry `[id, [name, value, …]]`; undefined if not ours. */
@@ -280,12 +277,11 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
   #publishing: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   /** Resolves once the reader knows where the order starts (or on close). */
-  #started: Promise<void>;
-  #start!: () => void;
+  #started = Promise.withResolvers<void>();
   #closed = false;
   /** Ends the waits of `#pause()` at once, on close. */
   #wakes = new Set<() => void>();
-  #finish!: () => void;
+  #finished = Promise.withResolvers<void>();
 
   /** Creates the backplane; it starts when a channel subscribes. */
   constructor(options: RedisBackplaneOptions) {
@@ -293,14 +289,14 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
     for (const name of ["client", "reader"] as const) {
       if (typeof options?.[name]?.sendCommand !== "function") {
         throw new TypeError(
-          `Cannot create RedisBackplane: \`${name}\` must have a sendCommand(args) method`,
+          `${CREATE}: \`${name}\` must have a sendCommand(args) method`,
         );
       }
     }
     if (options.stream !== undefined && typeof options.stream !== "string") {
       throw new TypeError(
-        `Cannot create RedisBackplane: \`stream\` must be a string, got ${
-          String(options.stream)
+        `${CREATE}: \`stream\` must be a string, got ${
+          describe(options.stream)
         }`,
       );
     }
@@ -314,8 +310,7 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
     this.#retryMs = checkCount("retryMs", options.retryMs, 500);
     this.#maxPending = checkCount("maxPending", options.maxPending, 10_000);
     this.#onError = options.onError ?? console.error;
-    this.#started = new Promise((resolve) => this.#start = resolve);
-    this.finished = new Promise((resolve) => this.#finish = resolve);
+    this.finished = this.#finished.promise;
   }
 
   /**
@@ -413,9 +408,11 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
     this.#closed = true;
     const error = closedFirst();
     for (const { reject } of this.#pending.splice(0)) reject(error);
-    this.#start();
+    this.#started.resolve();
     for (const wake of this.#wakes) wake();
-    Promise.all([this.#publishing, this.#reading]).then(() => this.#finish());
+    Promise.all([this.#publishing, this.#reading]).then(() =>
+      this.#finished.resolve()
+    );
   }
 
   #dropOverflow(): void {
@@ -431,7 +428,7 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
   async #publishPending(): Promise<void> {
     // Appended only once the reader knows where the order starts, so that
     // the channel delivers them.
-    await this.#started;
+    await this.#started.promise;
     while (this.#pending.length > 0 && !this.#closed) {
       // Sent together, they share round trips and are appended in order.
       const batch = this.#pending;
@@ -562,7 +559,7 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
           count = (messages.at(-1) ?? from)?.n ?? 0;
           if (this.#closed) break;
           receiver.start(past, from?.entry.position ?? "0-0");
-          this.#start();
+          this.#started.resolve();
           continue;
         }
         if (check) {

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { describe, MAX_TIMER_DELAY } from "./_describe.ts";
+import {
+  checkInteger,
+  checkOneLine,
+  describe,
+  HAS_LINE_BREAK,
+  MAX_TIMER_DELAY,
+} from "./_validate.ts";
 
 /**
  * One server-sent event. Every field is optional, but an event needs at least
@@ -109,8 +115,6 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const NON_ASCII_BYTE = /[\x80-\xff]/;
 const ABOVE_BYTE = /[\u0100-\uffff]/;
 const LINE_BREAK = /\r\n|\r|\n/;
-const HAS_LINE_BREAK = /[\r\n]/;
-const HAS_LINE_BREAK_OR_NUL = /[\r\n\0]/;
 const KEEP_ALIVE_CHUNK = ENCODER.encode(":\n");
 const DEFAULT_KEEP_ALIVE = 15_000;
 const DEFAULT_HIGH_WATER_MARK = 65_536;
@@ -197,20 +201,7 @@ export function encodeEvent(event: SseEvent): string {
         }`,
       );
     }
-    if (HAS_LINE_BREAK.test(name)) {
-      throw new TypeError(
-        `Cannot encode event: \`event\` contains a line break: ${
-          describe(name)
-        }`,
-      );
-    }
-    if (!name.isWellFormed()) {
-      throw new TypeError(
-        `Cannot encode event: \`event\` contains a lone surrogate, which UTF-8 cannot carry: ${
-          describe(name)
-        }`,
-      );
-    }
+    checkOneLine("Cannot encode event", "event", name);
     if (data === undefined) {
       throw new TypeError(
         `Cannot encode event: \`event\` ${
@@ -233,19 +224,8 @@ export function encodeEvent(event: SseEvent): string {
           describe(id)
         }`,
       );
-    } else if (HAS_LINE_BREAK_OR_NUL.test(id)) {
-      throw new TypeError(
-        `Cannot encode event: \`id\` contains a line break or NUL: ${
-          describe(id)
-        }`,
-      );
-    } else if (!id.isWellFormed()) {
-      // It would reach the client as U+FFFD and never match again on resume.
-      throw new TypeError(
-        `Cannot encode event: \`id\` contains a lone surrogate, which UTF-8 cannot carry: ${
-          describe(id)
-        }`,
-      );
+    } else {
+      checkOneLine("Cannot encode event", "id", id, true);
     }
     text += `id: ${id}\n`;
   }
@@ -257,11 +237,9 @@ export function encodeEvent(event: SseEvent): string {
         }`,
       );
     }
-    if (!Number.isSafeInteger(retry) || retry < 0) {
-      throw new RangeError(
-        `Cannot encode event: \`retry\` must be a non-negative integer of milliseconds, got ${retry}`,
-      );
-    }
+    checkInteger("Cannot encode event", "retry", retry, {
+      rule: "a non-negative integer of milliseconds",
+    });
     text += `retry: ${retry}\n`;
   }
   if (data !== undefined) {
@@ -299,7 +277,12 @@ export function encodeComment(text = ""): string {
   return text === "" ? ":\n" : encodeLines("", text);
 }
 
-function checkOptions(options: SseWriterOptions): Headers {
+/**
+ * Validates writer options and returns the response headers they make.
+ * Internal to ssekit (a channel checks its clients' options once, up
+ * front); not exported by `mod.ts`.
+ */
+export function checkWriterOptions(options: SseWriterOptions): Headers {
   const { keepAlive, highWaterMark, status } = options;
   if (
     keepAlive !== undefined &&
@@ -312,15 +295,8 @@ function checkOptions(options: SseWriterOptions): Headers {
       }`,
     );
   }
-  if (
-    highWaterMark !== undefined &&
-    !(Number.isSafeInteger(highWaterMark) && highWaterMark >= 0)
-  ) {
-    throw new RangeError(
-      `Cannot create SseWriter: \`highWaterMark\` must be a non-negative integer, got ${
-        describe(highWaterMark)
-      }`,
-    );
+  if (highWaterMark !== undefined) {
+    checkInteger("Cannot create SseWriter", "highWaterMark", highWaterMark);
   }
   if (
     status !== undefined &&
@@ -380,12 +356,6 @@ export const writerInternals = {} as {
   drop(writer: SseWriter): void;
   onEnd(writer: SseWriter, onEnd: () => void): void;
 };
-
-interface Room {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: SseClosedError) => void;
-}
 
 /**
  * Streams server-sent events to one client through the web-standard
@@ -468,7 +438,7 @@ export class SseWriter {
   #lastLook = -1;
   /** True while the client has asked for data that the writer did not have. */
   #waiting = false;
-  #room: Room | undefined;
+  #room: PromiseWithResolvers<void> | undefined;
   /** When a chunk last went to the client (`Date.now()`), for keep-alive. */
   #lastSent = 0;
   #started = false;
@@ -476,7 +446,7 @@ export class SseWriter {
 
   /** Creates a writer; see {@linkcode SseWriterOptions} for the defaults. */
   constructor(options: SseWriterOptions = {}) {
-    const headers = checkOptions(options);
+    const headers = checkWriterOptions(options);
     this.#signal = options.signal;
     this.#keepAlive = options.keepAlive ?? DEFAULT_KEEP_ALIVE;
     this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -564,14 +534,8 @@ export class SseWriter {
     }
     if (this.#queued.length <= this.#highWaterMark) return RESOLVED;
     if (this.#room === undefined) {
-      let resolve!: () => void;
-      let reject!: (error: SseClosedError) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      promise.catch(() => {}); // see rejectClosed()
-      this.#room = { promise, resolve, reject };
+      this.#room = Promise.withResolvers<void>();
+      this.#room.promise.catch(() => {}); // see rejectClosed()
     }
     return this.#room.promise;
   }

@@ -327,3 +327,48 @@ Deno.test("A channel ignores backplane messages of the wrong shape", async () =>
   channel.close();
   assert.deepEqual(client.events.map(({ data }) => data), ["still fine"]);
 });
+
+Deno.test("A client ahead of its instance gets with each event the id of what it has then", async () => {
+  const { planes, channels: [a, b] } = twoInstances();
+  for (const plane of planes) plane.deliverOne();
+  const first = a.send({ data: "a1" });
+  const ahead = a.send({ data: "a2" });
+  planes[1].deliverOne(); // b has a1; the client comes with a2
+  const client = listen(b, ahead);
+  // One batch: both go out in one flush, each with its own id.
+  const ids = [b.send({ data: "b1" }), b.send({ data: "b2" })];
+  a.close();
+  b.close();
+  await client.done;
+  assert.deepEqual(
+    client.events.map(({ id, data }) => [id, data]),
+    [[ids[0].replace(first, ahead), "b1"], [
+      ids[1].replace(first, ahead),
+      "b2",
+    ]],
+  );
+});
+
+Deno.test("A client ahead of its instance on a quiet topic is not reset once the instance caught up", async () => {
+  const planes = [new ManualBackplane(), new ManualBackplane()];
+  planes[0].peer = planes[1];
+  planes[1].peer = planes[0];
+  const [a, b] = planes.map((backplane) =>
+    new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 30 })
+  );
+  for (const plane of planes) plane.deliverOne();
+  a.send({ data: "a1" }, { topic: "other" });
+  const ahead = a.send({ data: "a2" }, { topic: "other" });
+  planes[1].deliverOne(); // b has a1; the client comes with a2
+  const client = listen(b, ahead, ["mine"]);
+  planes[1].deliverOne(); // b catches up, with an event the client does not take
+  await delay(60);
+  b.send({ data: "mine" }, { topic: "mine" });
+  a.close();
+  b.close();
+  await client.done;
+  assert.deepEqual(client.events.map(({ event, data }) => [event, data]), [[
+    undefined,
+    "mine",
+  ]]);
+});
