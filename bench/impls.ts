@@ -13,10 +13,14 @@ export interface Sink {
   close(): void;
 }
 
-/** Many clients fed the same events, for the fan-out scenario. */
+/**
+ * Many clients fed the same events, for the fan-out scenario; with topics,
+ * for the topic scenario (a client connected to a topic takes only its
+ * events).
+ */
 export interface Fanout {
-  connect(request: Request): Response;
-  send(event: SseEvent): void;
+  connect(request: Request, topic?: string): Response;
+  send(event: SseEvent, topic?: string): void;
   close(): void;
 }
 
@@ -128,9 +132,13 @@ class BaselineSink implements Sink {
   }
 }
 
-/** Fan-out for the baselines: each event (or 16 KiB of them) encoded once. */
+/**
+ * Fan-out for the baselines: each event (or 16 KiB of them) encoded once.
+ * An event to a topic is encoded once too, and found its clients by
+ * walking all of them (as a channel without a topic index must).
+ */
 class BaselineFanout implements Fanout {
-  #sinks = new Set<BaselineSink>();
+  #sinks = new Map<BaselineSink, string | undefined>();
   #text = "";
   #coalesce: boolean;
 
@@ -138,21 +146,29 @@ class BaselineFanout implements Fanout {
     this.#coalesce = coalesce;
   }
 
-  connect(_request: Request): Response {
+  connect(_request: Request, topic?: string): Response {
     const sink = new BaselineSink(false);
-    this.#sinks.add(sink);
+    this.#sinks.set(sink, topic);
     sink.onCancel = () => this.#sinks.delete(sink);
     return sink.response;
   }
 
-  send(event: SseEvent): void {
+  send(event: SseEvent, topic?: string): void {
+    if (topic !== undefined) {
+      this.#flush();
+      const bytes = ENCODER.encode(plainText(event));
+      for (const [sink, its] of this.#sinks) {
+        if (its === undefined || its === topic) sink.enqueue(bytes);
+      }
+      return;
+    }
     this.#text += plainText(event);
     if (!this.#coalesce || this.#text.length >= COALESCE_BYTES) this.#flush();
   }
 
   close(): void {
     this.#flush();
-    for (const sink of this.#sinks) sink.close();
+    for (const sink of this.#sinks.keys()) sink.close();
     this.#sinks.clear();
   }
 
@@ -160,7 +176,7 @@ class BaselineFanout implements Fanout {
     if (this.#text === "") return;
     const bytes = ENCODER.encode(this.#text);
     this.#text = "";
-    for (const sink of this.#sinks) sink.enqueue(bytes);
+    for (const sink of this.#sinks.keys()) sink.enqueue(bytes);
   }
 }
 
@@ -185,13 +201,15 @@ class SsekitSink implements Sink {
 class SsekitFanout implements Fanout {
   #channel = new SseChannel();
 
-  connect(request: Request): Response {
-    return this.#channel.connect(request);
+  connect(request: Request, topic?: string): Response {
+    return this.#channel.connect(request, {
+      topics: topic === undefined ? undefined : [topic],
+    });
   }
 
-  send(event: SseEvent): void {
+  send(event: SseEvent, topic?: string): void {
     // The channel numbers its events itself.
-    this.#channel.send({ event: event.event, data: event.data });
+    this.#channel.send({ event: event.event, data: event.data }, { topic });
   }
 
   close(): void {

@@ -19,6 +19,8 @@ const PLAN: Record<Scenario, string[]> = {
   "loopback-1": ALL,
   "loopback-50": ALL,
   "fanout": ALL,
+  /** Hono has no broadcast, so no topics; the baseline walks every client. */
+  "topics": ["baseline", "ssekit"],
   "idle": ["baseline", "ssekit", "hono"],
   "latency": ["baseline", "ssekit", "hono"],
   "latency-loopback": ["baseline", "ssekit", "hono"],
@@ -164,6 +166,22 @@ export function targets(bench: BenchResults): Target[] {
     3,
   );
   against("fan-out: ≥ 2× the encode-once baseline", "fanout", "baseline", 2);
+  const topics = find(bench, "topics", "ssekit")?.stages as
+    | TopicStage[]
+    | undefined;
+  if (topics !== undefined && topics.length > 1) {
+    const [first, last] = [topics[0], topics.at(-1)!];
+    const growth = last.medianUs / first.medianUs;
+    out.push({
+      target: `topic send: flat from ${fmt(first.clients)} to ${
+        fmt(last.clients)
+      } clients (≤ 1.5×)`,
+      measured: `${ratio(growth)} (${fmt(first.medianUs, 1)} → ${
+        fmt(last.medianUs, 1)
+      } µs)`,
+      met: growth <= 1.5,
+    });
+  }
   const ours = find(bench, "idle", "ssekit"),
     base = find(bench, "idle", "baseline");
   if (ours && base) {
@@ -207,6 +225,12 @@ export function targets(bench: BenchResults): Target[] {
   return out;
 }
 
+interface TopicStage {
+  clients: number;
+  medianUs: number;
+  p99Us: number;
+}
+
 interface IdleStage {
   connections: number;
   heapPerConnection: number;
@@ -236,6 +260,26 @@ export function markdown(bench: BenchResults): string {
           fmt(r.nsPer)
         } | ${fmt(r.chunks)} | ${ratio(r.perSecond / base.perSecond)} |`,
       );
+    }
+  }
+  const topicBase = find(bench, "topics", "baseline");
+  if (topicBase) {
+    lines.push(
+      "",
+      "| topic send, one topic per client | implementation | clients | median µs/send | p99 µs/send | × the first size |",
+      "| --- | --- | ---: | ---: | ---: | ---: |",
+    );
+    for (const impl of PLAN.topics) {
+      const stages = find(bench, "topics", impl)?.stages as TopicStage[];
+      for (const stage of stages ?? []) {
+        lines.push(
+          `| one event to one topic per turn | ${IMPLS[impl].label} | ${
+            fmt(stage.clients)
+          } | ${fmt(stage.medianUs, 1)} | ${fmt(stage.p99Us, 1)} | ${
+            ratio(stage.medianUs / stages[0].medianUs)
+          } |`,
+        );
+      }
     }
   }
   const idleBase = find(bench, "idle", "baseline");

@@ -14,6 +14,7 @@ export const SCENARIOS = [
   "loopback-1",
   "loopback-50",
   "fanout",
+  "topics",
   "idle",
   "latency",
   "latency-loopback",
@@ -27,6 +28,7 @@ export const SIZES: Record<Size, {
   rounds: number;
   warmUp: boolean;
   fanout: { events: number; clients: number };
+  topics: { sends: number; clients: number[] };
   idle: number[];
   samples: number;
 }> = {
@@ -35,6 +37,7 @@ export const SIZES: Record<Size, {
     rounds: 5,
     warmUp: true,
     fanout: { events: 100, clients: 1000 },
+    topics: { sends: 2000, clients: [1000, 5000, 20_000] },
     idle: [2000, 10_000],
     samples: 1000,
   },
@@ -43,6 +46,7 @@ export const SIZES: Record<Size, {
     rounds: 3,
     warmUp: true,
     fanout: { events: 100, clients: 1000 },
+    topics: { sends: 1000, clients: [1000, 5000, 20_000] },
     idle: [2000],
     samples: 200,
   },
@@ -51,6 +55,7 @@ export const SIZES: Record<Size, {
     rounds: 1,
     warmUp: false,
     fanout: { events: 5, clients: 20 },
+    topics: { sends: 20, clients: [10, 50] },
     idle: [10],
     samples: 5,
   },
@@ -183,6 +188,79 @@ async function fanout(impl: Impl, size: Size) {
     };
   }, 3); // short rounds: three times as many
   return { ...result, clients, ...throughput(events * clients, result) };
+}
+
+/** Resolves in the next turn of the event loop (a task, not a timer). */
+function nextTurn(port: MessagePort, other: MessagePort): Promise<void> {
+  return new Promise((resolve) => {
+    port.onmessage = () => resolve();
+    other.postMessage(null);
+  });
+}
+
+/**
+ * Topics: C clients, each on a topic of its own (per-user notifications),
+ * and one event to one topic per turn of the event loop. What a send costs
+ * for each C (the call and the microtask that hands the event over, not
+ * the rest of the turn): flat if finding a topic's clients does not walk
+ * them all.
+ */
+async function topics(impl: Impl, size: Size) {
+  const { sends, clients } = SIZES[size].topics;
+  const { rounds, warmUp } = SIZES[size];
+  const stages = [];
+  for (const count of clients) {
+    const samples: number[] = [];
+    for (let round = warmUp ? -1 : 0; round < rounds; round++) {
+      gc?.();
+      const times = await topicRound(impl, count, sends);
+      if (round >= 0) samples.push(...times);
+    }
+    stages.push({
+      clients: count,
+      sends: samples.length,
+      medianUs: median(samples) * 1000,
+      meanUs: samples.reduce((sum, ms) => sum + ms, 0) / samples.length * 1000,
+      p99Us: percentile(samples, 0.99) * 1000,
+    });
+  }
+  return { stages };
+}
+
+/** One round of `topics`: what each send took, in milliseconds. */
+async function topicRound(
+  impl: Impl,
+  count: number,
+  sends: number,
+): Promise<number[]> {
+  const group = impl.fanout();
+  const readers = Array.from(
+    { length: count },
+    (_, i) => drain(group.connect(new Request(URL_), `user-${i}`).body!),
+  );
+  const { port1, port2 } = new MessageChannel();
+  await nextTurn(port1, port2); // every client connected and waiting
+  const times: number[] = [];
+  let expected = 0;
+  for (let i = 1; i <= sends; i++) {
+    const start = performance.now();
+    // Spread over the clients, so that each topic is sent to in turn.
+    group.send(tick(i), `user-${(i * 7919) % count}`);
+    await null; // a channel hands its events over in a microtask
+    times.push(performance.now() - start);
+    expected += tickBytes(i, i);
+    await nextTurn(port1, port2);
+  }
+  port1.close();
+  group.close();
+  const results = await Promise.all(readers);
+  const bytes = results.reduce((sum, r) => sum + r.bytes, 0);
+  // A channel greets each client and adds ids: a little more, not less.
+  check(
+    bytes >= expected && bytes <= expected + count * 64 + sends * 64,
+    `Got ${bytes} bytes for ${count} clients, expected ${expected}`,
+  );
+  return times;
 }
 
 type Handler = (request: Request, path: string) => Response;
@@ -436,6 +514,8 @@ export async function runScenario(
       return await loopback(impl, size, 50);
     case "fanout":
       return await fanout(impl, size);
+    case "topics":
+      return await topics(impl, size);
     case "idle":
       return await idle(impl, size);
     case "latency":
