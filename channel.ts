@@ -20,6 +20,7 @@ import {
 } from "./sse.ts";
 import type { SseBackplane, SseOrderedBackplane } from "./backplane.ts";
 import { checkInteger, MAX_TIMER_DELAY } from "./_validate.ts";
+import { withResolvers } from "./_promise.ts";
 import {
   type Client,
   type Entry,
@@ -220,7 +221,7 @@ export class SseChannel {
    * it. Resolves on `close()` too; it never rejects.
    */
   readonly ready: Promise<void>;
-  #ready = Promise.withResolvers<void>();
+  #ready = withResolvers<void>();
   #clients = new Audience();
   /** Clients ahead of this instance: each batch goes through `catchUp`. */
   #ahead = new Set<Client>();

@@ -68,6 +68,7 @@ import type {
 } from "./backplane.ts";
 import { SseClosedError } from "./sse.ts";
 import { checkInteger, describe } from "./_validate.ts";
+import { withResolvers } from "./_promise.ts";
 
 /** The one method of a Redis client that the backplane uses. */
 export interface RedisCommands {
@@ -277,11 +278,11 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
   #publishing: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
   /** Resolves once the reader knows where the order starts (or on close). */
-  #started = Promise.withResolvers<void>();
+  #started = withResolvers<void>();
   #closed = false;
   /** Ends the waits of `#pause()` at once, on close. */
   #wakes = new Set<() => void>();
-  #finished = Promise.withResolvers<void>();
+  #finished = withResolvers<void>();
 
   /** Creates the backplane; it starts when a channel subscribes. */
   constructor(options: RedisBackplaneOptions) {
@@ -347,7 +348,7 @@ export class RedisBackplane extends EventTarget implements SseOrderedBackplane {
       );
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    const { promise, resolve, reject } = withResolvers<string>();
     const withdraw = () => {
       const at = this.#pending.indexOf(message);
       if (at !== -1 && !message.tried) {

@@ -12,6 +12,7 @@ import {
   HAS_LINE_BREAK,
   MAX_TIMER_DELAY,
 } from "./_validate.ts";
+import { type Resolvers, withResolvers } from "./_promise.ts";
 
 /**
  * One server-sent event. Every field is optional, but an event needs at least
@@ -438,7 +439,7 @@ export class SseWriter {
   #lastLook = -1;
   /** True while the client has asked for data that the writer did not have. */
   #waiting = false;
-  #room: PromiseWithResolvers<void> | undefined;
+  #room: Resolvers<void> | undefined;
   /** When a chunk last went to the client (`Date.now()`), for keep-alive. */
   #lastSent = 0;
   #started = false;
@@ -534,7 +535,7 @@ export class SseWriter {
     }
     if (this.#queued.length <= this.#highWaterMark) return RESOLVED;
     if (this.#room === undefined) {
-      this.#room = Promise.withResolvers<void>();
+      this.#room = withResolvers<void>();
       this.#room.promise.catch(() => {}); // see rejectClosed()
     }
     return this.#room.promise;
