@@ -161,7 +161,7 @@ Deno.test("The demo answers other methods with 405 and unknown paths with 404", 
       const [method, path] of [["POST", "/sse"], ["PUT", "/sse"], [
         "DELETE",
         "/",
-      ], ["POST", "/app.js"]]
+      ], ["POST", "/ticks.js"]]
     ) {
       await t.step(`${method} ${path}`, async () => {
         const response = await fetch(new URL(path, url), { method });
@@ -175,7 +175,7 @@ Deno.test("The demo answers other methods with 405 and unknown paths with 404", 
         "/nope",
         "/index.html",
         "/static/index.html",
-        "/static/app.js",
+        "/static/ticks.js",
         "/sse/",
         "/demo.ts",
         "/deno.json",
@@ -215,11 +215,11 @@ Deno.test("The demo serves no file outside its fixed routes", async (t) => {
         "/%2e%2e%2fdemo.ts",
         "/static/../deno.json",
         "/static/%2e%2e/demo.ts",
-        "/app.js/../../deno.json",
+        "/ticks.js/../../deno.json",
         "/..%5cdeno.json",
         "//etc/passwd",
         "/%2fetc%2fpasswd",
-        "/static/app.js%00",
+        "/static/ticks.js%00",
       ]
     ) {
       await t.step(target, async () => {
@@ -236,7 +236,7 @@ Deno.test("The demo serves the page and its assets from static/", async (t) => {
     for (
       const [path, file, type] of [
         ["/", "index.html", "text/html; charset=utf-8"],
-        ["/app.js", "app.js", "text/javascript; charset=utf-8"],
+        ["/ticks.js", "ticks.js", "text/javascript; charset=utf-8"],
         ["/style.css", "style.css", "text/css; charset=utf-8"],
         ["/favicon.svg", "favicon.svg", "image/svg+xml"],
       ]
