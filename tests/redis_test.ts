@@ -2,10 +2,11 @@
 // real redis-server through RedisBackplane; Redis is restarted mid-test.
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { EventSourceMessage } from "eventsource-parser";
 import { SseChannel } from "../mod.ts";
 import { RedisBackplane, type RedisBackplaneOptions } from "../redis.ts";
 import { delay } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 import { startDemoProcess } from "./demo_util.ts";
 import { type Redis, redisTest } from "./redis_util.ts";
 
@@ -68,31 +69,23 @@ async function startInstance(redis: Redis, options: InstanceOptions = {}) {
   };
 }
 
-/** A client of one instance, parsing events as they arrive. */
+/** A client of one instance, reading events as they arrive. */
 async function listen(url: URL, lastId?: string) {
   const headers: HeadersInit = lastId ? { "last-event-id": lastId } : {};
-  const response = await fetch(url, { headers });
-  const events: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => events.push(event) });
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  const reading = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      parser.feed(value);
-    }
-  })();
+  const reader = await StreamReader.fetch(url, { headers });
+  const reading = reader.follow();
+  const plain = () => reader.events.filter((e) => !e.event);
+  const data = () => plain().map((e) => e.data);
   return {
-    events,
+    reader,
+    events: reader.events,
     /** The events other than resets, as [id, data]. */
-    seen: () => events.filter((e) => !e.event).map((e) => [e.id, e.data]),
-    data: () => events.filter((e) => !e.event).map((e) => e.data),
+    seen: () => plain().map((e) => [e.id, e.data]),
+    data,
+    /** Waits, at most 5 s, for `count` events other than resets. */
     async until(count: number) {
-      for (let i = 0; i < 500 && this.data().length < count; i++) {
-        await delay(10);
-      }
-      return this.data();
+      await reader.waitFor(() => data().length >= count, 5000);
+      return data();
     },
     async leave() {
       await reader.cancel();
@@ -371,9 +364,8 @@ redisTest(
       assert.equal(outcomes[1].status, "fulfilled");
       const fifth = (outcomes[1] as PromiseFulfilledResult<string>).value;
       assert.equal(await real.sendCommand(["XLEN", "flaky"]), 4, "no copy");
-      const events = body.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes("five")) text += (await events.read()).value;
+      const events = new StreamReader(body);
+      const text = await events.until("five");
       await events.cancel();
       assert.equal(
         text,
@@ -407,11 +399,9 @@ redisTest(
       });
       assert.equal(posted.status, 201);
       const { id } = await posted.json();
-      for (let i = 0; i < 400; i++) {
-        if (client.events.some((e) => e.event === "message")) break;
-        await delay(10);
-      }
-      const message = client.events.find((e) => e.event === "message");
+      const isMessage = (e: EventSourceMessage) => e.event === "message";
+      await client.reader.waitFor(() => client.events.some(isMessage), 4000);
+      const message = client.events.find(isMessage);
       assert.equal(JSON.parse(message!.data).text, "hello from the first demo");
       assert.equal(message!.id, id, "the id the POST answered");
       await client.leave();
@@ -475,10 +465,9 @@ async function untilEvent(
   match: (event: EventSourceMessage) => boolean,
   from = 0,
 ): Promise<EventSourceMessage> {
-  for (let i = 0; i < 500; i++) {
-    const found = client.events.slice(from).find(match);
-    if (found) return found;
-    await delay(10);
+  const found = () => client.events.slice(from).find(match);
+  if (await client.reader.waitFor(() => found() !== undefined, 5000)) {
+    return found()!;
   }
   throw new Error(`No such event in ${JSON.stringify(client.events)}`);
 }
