@@ -11,12 +11,19 @@ import { startDemoProcess } from "./demo_util.ts";
 import { type Redis, redisTest } from "./redis_util.ts";
 
 type InstanceOptions = Partial<RedisBackplaneOptions> & {
+  /** The Redis stream key: each test or step has its own. */
+  stream: string;
   /** Holds every XREAD until it resolves: an instance that falls behind. */
   holdReads?: Promise<void>;
 };
 
+/** A stream key of a test or step's own, from its name. */
+function streamOf(t: Deno.TestContext): string {
+  return t.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
 /** One server instance: a channel on a RedisBackplane, served on a port. */
-async function startInstance(redis: Redis, options: InstanceOptions = {}) {
+async function startInstance(redis: Redis, options: InstanceOptions) {
   const connect = async () => {
     const client = createClient({
       url: redis.url,
@@ -41,7 +48,6 @@ async function startInstance(redis: Redis, options: InstanceOptions = {}) {
         return await reader.sendCommand(args);
       },
     },
-    stream: "test",
     blockMs: 200,
     retryMs: 50,
     maxPending: 8,
@@ -67,6 +73,26 @@ async function startInstance(redis: Redis, options: InstanceOptions = {}) {
       await backplane.finished;
     },
   };
+}
+
+type Instance = Awaited<ReturnType<typeof startInstance>>;
+
+/** Runs `fn` with three instances on `stream`, and stops them after. */
+async function withInstances(
+  redis: Redis,
+  stream: string,
+  fn: (instances: Instance[]) => Promise<void>,
+): Promise<void> {
+  const instances = [
+    await startInstance(redis, { stream }),
+    await startInstance(redis, { stream }),
+    await startInstance(redis, { stream }),
+  ];
+  try {
+    await fn(instances);
+  } finally {
+    for (const instance of instances) await instance.stop();
+  }
 }
 
 /** A client of one instance, reading events as they arrive. */
@@ -109,16 +135,11 @@ function sent(sender: string, from: number, to: number): string[] {
 redisTest(
   "Channels on one Redis deliver every event once, in one order",
   async (redis, t) => {
-    const instances = [
-      await startInstance(redis),
-      await startInstance(redis),
-      await startInstance(redis),
-    ];
-    const [a, b, c] = instances;
-    try {
-      await t.step(
-        "clients of every instance see one sequence, with the ids publish gave",
-        async () => {
+    await t.step(
+      "clients of every instance see one sequence, with the ids publish gave",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async (instances) => {
+          const [a] = instances;
           const clients = await Promise.all(
             instances.flatMap(({ url }) => [listen(url), listen(url)]),
           );
@@ -152,12 +173,14 @@ redisTest(
               a.backplane.compare(sequence[i - 1][0]!, sequence[i][0]!) < 0,
             );
           }
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "a client moved to another instance resumes exactly",
-        async () => {
+    await t.step(
+      "a client moved to another instance resumes exactly",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async ([a, b, c]) => {
           const moving = await listen(a.url);
           const watcher = await listen(b.url);
           await delay(50);
@@ -183,12 +206,15 @@ redisTest(
           );
           await resumed.leave();
           await watcher.leave();
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "a server started later resumes the client of another",
-        async () => {
+    await t.step(
+      "a server started later resumes the client of another",
+      async (t) => {
+        const stream = streamOf(t);
+        await withInstances(redis, stream, async ([a]) => {
           const client = await listen(a.url);
           await delay(50);
           await a.channel.publish({ data: "a-21" });
@@ -198,7 +224,7 @@ redisTest(
           const missed = await Promise.all(
             sent("a", 22, 24).map((d) => a.channel.publish({ data: d })),
           );
-          const d = await startInstance(redis); // reads the stream's past
+          const d = await startInstance(redis, { stream }); // reads the stream's past
           try {
             const resumed = await listen(d.url, last);
             await resumed.until(3);
@@ -210,12 +236,14 @@ redisTest(
           } finally {
             await d.stop();
           }
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "through a Redis restart, clients stay and nothing is lost silently",
-        async () => {
+    await t.step(
+      "through a Redis restart, clients stay and nothing is lost silently",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async ([a, b]) => {
           const onA = await listen(a.url);
           const onB = await listen(b.url);
           await delay(50);
@@ -267,11 +295,9 @@ redisTest(
             await client.leave();
           }
           assert.ok(a.errors.length > 0, "the outage was reported to onError");
-        },
-      );
-    } finally {
-      for (const instance of instances) await instance.stop();
-    }
+        });
+      },
+    );
   },
 );
 
@@ -417,8 +443,8 @@ redisTest(
 
 redisTest(
   "RedisBackplane tells its state, and withdraws an event it has not sent",
-  async (redis) => {
-    const instance = await startInstance(redis);
+  async (redis, t) => {
+    const instance = await startInstance(redis, { stream: streamOf(t) });
     const { backplane, channel } = instance;
     const states: string[] = [];
     backplane.addEventListener(
