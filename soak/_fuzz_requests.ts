@@ -71,7 +71,7 @@ function join(...parts: (string | Uint8Array)[]): Uint8Array {
 
 const ROUTES = [
   "/",
-  "/app.js",
+  "/ticks.js",
   "/style.css",
   "/favicon.svg",
   "/broadcast",
@@ -90,8 +90,8 @@ const PATHS = [
   "/%2e%2e/demo.ts",
   "/%2e%2e%2fdemo.ts",
   "/..%2fdemo.ts",
-  "/static/app.js",
-  "/app.js%00",
+  "/static/ticks.js",
+  "/ticks.js%00",
   "/%00",
   "/sse%00",
   "/sse%00?count=1",

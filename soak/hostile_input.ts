@@ -25,7 +25,7 @@ const MAX_BODY = 262_144;
 const ROUTE_TYPES: Record<string, RegExp> = {
   "/": /^text\/html/,
   "/broadcast": /^text\/html/,
-  "/app.js": /^text\/javascript/,
+  "/ticks.js": /^text\/javascript/,
   "/broadcast.js": /^text\/javascript/,
   "/style.css": /^text\/css/,
   "/favicon.svg": /^image\/svg\+xml/,

@@ -2,13 +2,14 @@
 // fast-check can find, and as two real servers in two workers.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { EventSourceMessage } from "eventsource-parser";
 import {
   type SseBackplane,
   type SseBackplaneMessage,
   SseChannel,
 } from "../mod.ts";
 import { delay, listen } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 /** A backplane whose messages wait in a queue until the test delivers them. */
 class ManualBackplane implements SseBackplane {
@@ -192,12 +193,8 @@ async function readEvents(
   count: number,
   headers: HeadersInit = {},
 ): Promise<EventSourceMessage[]> {
-  const response = await fetch(new URL("events", url), { headers });
-  const events: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => events.push(event) });
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  while (events.length < count) parser.feed((await reader.read()).value!);
+  const reader = await StreamReader.fetch(new URL("events", url), { headers });
+  const events = await reader.take(count);
   await reader.cancel();
   return events;
 }

@@ -1,32 +1,8 @@
 import assert from "node:assert/strict";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { EventSourceMessage } from "eventsource-parser";
 import { SseChannel, type SseChannelOptions, SseClosedError } from "../mod.ts";
-import { aborted, delay, TextReader, withServer } from "./util.ts";
-
-/** Reads an SSE body as it streams and parses it with eventsource-parser. */
-class EventReader {
-  readonly events: EventSourceMessage[] = [];
-  readonly body: TextReader;
-  #parser = createParser({ onEvent: (event) => this.events.push(event) });
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    this.body = new TextReader(body);
-  }
-
-  /** Reads until `count` events have arrived (or the stream ends). */
-  async take(count: number): Promise<EventSourceMessage[]> {
-    while (this.events.length < count) {
-      const chunk = await this.body.next();
-      if (chunk === undefined) break;
-      this.#parser.feed(chunk);
-    }
-    return this.events;
-  }
-
-  async rest(): Promise<EventSourceMessage[]> {
-    return await this.take(Infinity);
-  }
-}
+import { aborted, delay, withServer } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 function ids(events: EventSourceMessage[]): (string | undefined)[] {
   return events.map((event) => event.id);
@@ -45,7 +21,9 @@ async function localChannel(
   options: SseChannelOptions = {},
 ): Promise<{ channel: SseChannel; epoch: string }> {
   const channel = new SseChannel(options);
-  const probe = new TextReader(channel.connect(new Request("http://x/")).body!);
+  const probe = new StreamReader(
+    channel.connect(new Request("http://x/")).body!,
+  );
   const first = await probe.next();
   await probe.cancel();
   const epoch = first?.match(/^id: ([0-9a-z]{6})-0\n\n$/)?.[1];
@@ -61,7 +39,7 @@ Deno.test("SseChannel delivers every event to every client, in order", async () 
     const readers = await Promise.all(
       Array.from({ length: clients }, async () => {
         const response = await fetch(url);
-        return new EventReader(response.body!);
+        return new StreamReader(response.body!);
       }),
     );
     while (channel.size < clients) await delay(1);
@@ -71,7 +49,7 @@ Deno.test("SseChannel delivers every event to every client, in order", async () 
     }
     channel.close();
     for (const reader of readers) {
-      const got = await reader.rest();
+      const got = await reader.take();
       assert.deepEqual(ids(got), range(epoch, 1, events));
       assert.deepEqual(
         got.map((event) => JSON.parse(event.data).i),
@@ -107,11 +85,11 @@ Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or d
   const { channel, epoch } = await localChannel({ keepAlive: 0 });
   await withServer((request) => channel.connect(request), async (url) => {
     const first = await fetch(url);
-    const reader = new EventReader(first.body!);
+    const reader = new StreamReader(first.body!);
     while (channel.size < 1) await delay(1);
     for (let i = 1; i <= 5; i++) channel.send({ data: i });
     assert.deepEqual(ids(await reader.take(5)), range(epoch, 1, 5));
-    await reader.body.cancel();
+    await reader.cancel();
     while (channel.size > 0) await delay(1);
     for (let i = 6; i <= 10; i++) channel.send({ data: i });
 
@@ -119,25 +97,25 @@ Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or d
       const again = await fetch(url, {
         headers: { "Last-Event-ID": `${epoch}-5` },
       });
-      const resumed = new EventReader(again.body!);
+      const resumed = new StreamReader(again.body!);
       assert.deepEqual(ids(await resumed.take(5)), range(epoch, 6, 10));
-      await resumed.body.cancel();
+      await resumed.cancel();
     });
     await t.step("with the lastEventId query parameter", async () => {
       const again = await fetch(new URL(`?lastEventId=${epoch}-8`, url));
-      const resumed = new EventReader(again.body!);
+      const resumed = new StreamReader(again.body!);
       assert.deepEqual(ids(await resumed.take(2)), range(epoch, 9, 10));
       channel.send({ data: 11 });
       assert.deepEqual(ids(await resumed.take(3)), range(epoch, 9, 11));
-      await resumed.body.cancel();
+      await resumed.cancel();
     });
     await t.step("with explicit ids", async () => {
       channel.send({ id: "a", data: "a" });
       channel.send({ id: "b", data: "b" });
       const again = await fetch(url, { headers: { "Last-Event-ID": "a" } });
-      const resumed = new EventReader(again.body!);
+      const resumed = new StreamReader(again.body!);
       assert.deepEqual(ids(await resumed.take(1)), ["b"]);
-      await resumed.body.cancel();
+      await resumed.cancel();
     });
     channel.close();
   });
@@ -145,7 +123,7 @@ Deno.test("SseChannel resumes a client after its Last-Event-ID, without gap or d
 
 Deno.test("SseChannel resumes a client that left before any event", async () => {
   const { channel, epoch } = await localChannel({ keepAlive: 0 });
-  const early = new TextReader(
+  const early = new StreamReader(
     channel.connect(new Request("http://x/")).body!,
   );
   // The position it resumes from.
@@ -153,13 +131,13 @@ Deno.test("SseChannel resumes a client that left before any event", async () => 
   await early.cancel();
   channel.send({ data: "a" });
   channel.send({ data: "b" });
-  const again = new EventReader(
+  const again = new StreamReader(
     channel.connect(
       new Request("http://x/", { headers: { "last-event-id": `${epoch}-0` } }),
     ).body!,
   );
   assert.deepEqual(ids(await again.take(2)), range(epoch, 1, 2));
-  await again.body.cancel();
+  await again.cancel();
   channel.close();
 });
 
@@ -170,7 +148,7 @@ Deno.test("SseChannel resumes a client whose id is the one just before its histo
   });
   for (let i = 1; i <= 5; i++) channel.send({ data: i }); // keeps 3, 4, 5
   const resume = (last: string) =>
-    new TextReader(
+    new StreamReader(
       channel.connect(
         new Request("http://x/", {
           headers: { "last-event-id": `${epoch}-${last}` },
@@ -218,7 +196,7 @@ Deno.test("SseChannel tells a client whose missed events are gone to reset", asy
           headers: { "last-event-id": last },
         }),
       );
-      const reader = new EventReader(response.body!);
+      const reader = new StreamReader(response.body!);
       const [reset] = await reader.take(1);
       assert.deepEqual(reset, {
         event: "reset",
@@ -227,7 +205,7 @@ Deno.test("SseChannel tells a client whose missed events are gone to reset", asy
       });
       assert.equal(channel.send({ data: "live" }), `${epoch}-${++current}`);
       assert.equal((await reader.take(2))[1].data, "live");
-      await reader.body.cancel();
+      await reader.cancel();
     });
   }
   const response = channel.connect(
@@ -235,14 +213,14 @@ Deno.test("SseChannel tells a client whose missed events are gone to reset", asy
       headers: { "last-event-id": `${epoch}-12` },
     }),
   );
-  const reader = new EventReader(response.body!);
+  const reader = new StreamReader(response.body!);
   assert.equal(current, 15);
   assert.deepEqual(
     ids(await reader.take(3)),
     range(epoch, 13, 15),
     "still known",
   );
-  await reader.body.cancel();
+  await reader.cancel();
   channel.close();
 });
 
@@ -255,7 +233,7 @@ Deno.test("SseChannel drops a client that reads nothing, and no one else", async
   const events = 3000;
   const data = "x".repeat(10_000); // 30 MB in all
   await withServer((request) => channel.connect(request), async (url) => {
-    const healthy = new EventReader((await fetch(url)).body!);
+    const healthy = new StreamReader((await fetch(url)).body!);
     const stalled = await Deno.connect({
       hostname: "127.0.0.1",
       port: +url.port,
@@ -281,7 +259,7 @@ Deno.test("SseChannel drops a client that reads nothing, and no one else", async
       stalled.close();
       channel.close();
     }
-    assert.equal((await healthy.rest()).length, events);
+    assert.equal((await healthy.take()).length, events);
   });
 });
 
@@ -352,19 +330,19 @@ Deno.test("SseChannel.close() ends every stream and refuses new clients", async 
 
 Deno.test("SseChannel sends topic events only to the clients of that topic", async () => {
   const channel = new SseChannel({ keepAlive: 0 });
-  const all = new EventReader(channel.connect(new Request("http://x/")).body!);
-  const news = new EventReader(
+  const all = new StreamReader(channel.connect(new Request("http://x/")).body!);
+  const news = new StreamReader(
     channel.connect(new Request("http://x/"), { topics: ["news"] }).body!,
   );
-  const sport = new EventReader(
+  const sport = new StreamReader(
     channel.connect(new Request("http://x/"), { topics: ["sport"] }).body!,
   );
   channel.send({ data: "to everyone" });
   channel.send({ data: "goal" }, { topic: "sport" });
   channel.send({ data: "election" }, { topic: "news" });
   channel.close();
-  const data = async (reader: EventReader) =>
-    (await reader.rest()).map((event) => event.data);
+  const data = async (reader: StreamReader) =>
+    (await reader.take()).map((event) => event.data);
   assert.deepEqual(await data(all), ["to everyone", "goal", "election"]);
   assert.deepEqual(await data(news), ["to everyone", "election"]);
   assert.deepEqual(await data(sport), ["to everyone", "goal"]);
@@ -438,7 +416,7 @@ Deno.test("SseChannel keeps 500 idle clients alive with one timer", async () => 
   try {
     const readers = Array.from(
       { length: 500 },
-      () => new TextReader(channel.connect(new Request("http://x/")).body!),
+      () => new StreamReader(channel.connect(new Request("http://x/")).body!),
     );
     await Promise.all(readers.map((reader) => reader.until("-0\n\n")));
     await Promise.all(readers.map((reader) => reader.until(":\n")));
@@ -459,7 +437,7 @@ Deno.test("SseChannel resets a client whose id is from before a restart", async 
   const after = await localChannel({ keepAlive: 0 });
   for (let i = 1; i <= 5; i++) after.channel.send({ data: `new ${i}` });
   assert.notEqual(before.epoch, after.epoch);
-  const reader = new EventReader(
+  const reader = new StreamReader(
     after.channel.connect(
       new Request("http://x/", {
         headers: { "last-event-id": `${before.epoch}-2` },
@@ -467,7 +445,7 @@ Deno.test("SseChannel resets a client whose id is from before a restart", async 
     ).body!,
   );
   after.channel.close();
-  const events = await reader.rest();
+  const events = await reader.take();
   assert.deepEqual(events.map(({ event, id }) => [event, id]), [
     ["reset", `${after.epoch}-5`],
   ]);
@@ -488,15 +466,15 @@ Deno.test("SseChannel epochs differ between channels", () => {
 
 Deno.test("SseChannel.sendLocal reaches the clients here, without an id or history", async (t) => {
   const { channel, epoch } = await localChannel({ keepAlive: 0 });
-  const all = new TextReader(channel.connect(new Request("http://x/")).body!);
-  const news = new TextReader(
+  const all = new StreamReader(channel.connect(new Request("http://x/")).body!);
+  const news = new StreamReader(
     channel.connect(new Request("http://x/"), { topics: ["news"] }).body!,
   );
   channel.send({ data: "first" });
   channel.sendLocal({ event: "clients", data: { count: channel.size } });
   channel.sendLocal({ data: "sport only" }, { topic: "sport" });
   channel.send({ data: "second" });
-  const resumed = new TextReader(
+  const resumed = new StreamReader(
     channel.connect(
       new Request("http://x/", { headers: { "last-event-id": `${epoch}-0` } }),
     ).body!,
@@ -534,7 +512,7 @@ Deno.test("SseChannel.sendLocal reaches the clients here, without an id or histo
 
 Deno.test("SseChannel sends an event of an id alone, as encodeEvent does", async () => {
   const { channel, epoch } = await localChannel({ keepAlive: 0 });
-  const client = new TextReader(
+  const client = new StreamReader(
     channel.connect(new Request("http://x/")).body!,
   );
   assert.equal(channel.send({ id: "7" }), "7");

@@ -10,7 +10,8 @@ import {
   parseFlags,
 } from "../demo.ts";
 import { cutFirstStream, ISO_TIME, maskTimes, withDemo } from "./demo_util.ts";
-import { delay, TextReader } from "./util.ts";
+import { delay } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 const LOG_LINE =
   /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (ERROR|WARN |INFO |DEBUG) \S/;
@@ -88,7 +89,7 @@ Deno.test("The demo uses count 30 and intervalMs 1000 when they are absent, empt
     await t.step(`/sse${query}`, async () => {
       await withDemo(async ({ url, logged }) => {
         const response = await fetch(new URL(`/sse${query}`, url));
-        const body = new TextReader(response.body!);
+        const body = new StreamReader(response.body!);
         const text = await body.until("\n\n");
         await body.cancel();
         assert.deepEqual(
@@ -161,7 +162,7 @@ Deno.test("The demo answers other methods with 405 and unknown paths with 404", 
       const [method, path] of [["POST", "/sse"], ["PUT", "/sse"], [
         "DELETE",
         "/",
-      ], ["POST", "/app.js"]]
+      ], ["POST", "/ticks.js"]]
     ) {
       await t.step(`${method} ${path}`, async () => {
         const response = await fetch(new URL(path, url), { method });
@@ -175,7 +176,7 @@ Deno.test("The demo answers other methods with 405 and unknown paths with 404", 
         "/nope",
         "/index.html",
         "/static/index.html",
-        "/static/app.js",
+        "/static/ticks.js",
         "/sse/",
         "/demo.ts",
         "/deno.json",
@@ -215,11 +216,11 @@ Deno.test("The demo serves no file outside its fixed routes", async (t) => {
         "/%2e%2e%2fdemo.ts",
         "/static/../deno.json",
         "/static/%2e%2e/demo.ts",
-        "/app.js/../../deno.json",
+        "/ticks.js/../../deno.json",
         "/..%5cdeno.json",
         "//etc/passwd",
         "/%2fetc%2fpasswd",
-        "/static/app.js%00",
+        "/static/ticks.js%00",
       ]
     ) {
       await t.step(target, async () => {
@@ -236,7 +237,7 @@ Deno.test("The demo serves the page and its assets from static/", async (t) => {
     for (
       const [path, file, type] of [
         ["/", "index.html", "text/html; charset=utf-8"],
-        ["/app.js", "app.js", "text/javascript; charset=utf-8"],
+        ["/ticks.js", "ticks.js", "text/javascript; charset=utf-8"],
         ["/style.css", "style.css", "text/css; charset=utf-8"],
         ["/favicon.svg", "favicon.svg", "image/svg+xml"],
       ]
@@ -370,7 +371,7 @@ Deno.test("The demo stops the producer as soon as the client disconnects", async
       new URL("/sse?count=10000&intervalMs=20", url),
       { signal: controller.signal },
     );
-    const body = new TextReader(response.body!);
+    const body = new StreamReader(response.body!);
     await body.until("id: 3\n");
     assert.equal(demo.stats.open, 1);
     controller.abort();
@@ -408,7 +409,7 @@ Deno.test("The demo's shutdown ends every open stream cleanly", async () => {
       const response = await fetch(
         new URL("/sse?count=100&intervalMs=10", url),
       );
-      const body = new TextReader(response.body!);
+      const body = new StreamReader(response.body!);
       await body.until("id: 1\n");
       return body;
     }));
@@ -491,7 +492,7 @@ Deno.test("`deno run -A demo.ts` prints its URLs, streams, and exits cleanly on 
     stderr: "piped",
   }).spawn();
   const stderr = new Response(child.stderr).text();
-  const stdout = new TextReader(child.stdout);
+  const stdout = new StreamReader(child.stdout);
   try {
     const banner = await stdout.until("Press Ctrl-C to stop.\n");
     const origin = banner.match(/page: +(http:\/\/127\.0\.0\.1:\d+)\/\n/)?.[1];
@@ -523,7 +524,7 @@ Deno.test("`deno run -A demo.ts` prints its URLs, streams, and exits cleanly on 
     );
 
     // Ctrl-C while a stream is open: the stream ends, then the process.
-    const open = new TextReader(
+    const open = new StreamReader(
       (await fetch(`${origin}/sse?count=100&intervalMs=20`)).body!,
     );
     await open.until("id: 1\n");
@@ -614,18 +615,6 @@ Deno.test("The demo's flags default to 127.0.0.1:5000 and override PORT and HOST
   });
 });
 
-/** Reads SSE blocks from a body until `done` says the blocks so far suffice. */
-async function readBlocks(
-  reader: TextReader,
-  done: (blocks: string[]) => boolean,
-): Promise<string[]> {
-  for (;;) {
-    const blocks = reader.chunks.join("").split("\n\n").slice(0, -1);
-    if (done(blocks)) return blocks;
-    if (await reader.next() === undefined) return blocks;
-  }
-}
-
 function postMessage(
   url: URL,
   body: BodyInit,
@@ -646,7 +635,7 @@ Deno.test("The demo broadcasts a posted message to every client of /broadcast", 
         response.headers.get("content-type"),
         "text/event-stream; charset=utf-8",
       );
-      return new TextReader(response.body!);
+      return new StreamReader(response.body!);
     }));
     assert.equal(demo.stats.broadcastClients, 2);
 
@@ -654,11 +643,9 @@ Deno.test("The demo broadcasts a posted message to every client of /broadcast", 
     assert.equal(posted.status, 201);
     const { id } = await posted.json();
     for (const reader of readers) {
-      const blocks = await readBlocks(
-        reader,
-        (blocks) => blocks.some((block) => block.includes("event: message")),
-      );
-      const message = blocks.find((block) => block.includes("event: message"))!;
+      const isMessage = (block: string) => block.includes("event: message");
+      await reader.waitFor(() => reader.blocks().some(isMessage));
+      const message = reader.blocks().find(isMessage)!;
       const [, data] = message.match(/^data: (.*)$/m)!;
       assert.match(message, new RegExp(`^id: ${id}$`, "m"));
       assert.equal(JSON.parse(data).text, "hello, every tab");
@@ -670,11 +657,14 @@ Deno.test("The demo broadcasts a posted message to every client of /broadcast", 
 
     // The count of clients goes to everyone when one leaves.
     await readers[0].cancel();
-    const blocks = await readBlocks(
-      readers[1],
-      (blocks) => blocks.some((block) => block.includes('"count":1')),
+    const [, other] = readers;
+    await other.waitFor(() =>
+      other.blocks().some((block) => block.includes('"count":1'))
     );
-    assert.match(blocks.at(-1)!, /^event: clients\ndata: {"count":1}$/m);
+    assert.match(
+      other.blocks().at(-1)!,
+      /^event: clients\ndata: {"count":1}$/m,
+    );
     assert.equal(demo.stats.broadcastClients, 1);
     await readers[1].cancel();
   });

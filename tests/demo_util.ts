@@ -7,6 +7,7 @@ import {
   type LogLevel,
 } from "../demo.ts";
 import { delay, within, withServer } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 /** What a test gets: the demo, its base URL and the log lines so far. */
 export interface DemoContext {
@@ -153,14 +154,10 @@ export async function startDemoProcess(
     }
     if (rest !== "") logs.push(rest);
   })();
-  const stdout = child.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let banner = "";
+  const stdout = new StreamReader(child.stdout);
   const readBanner = async () => {
-    while (!banner.includes("Press Ctrl-C")) {
-      const { value, done } = await stdout.read();
-      if (done) throw new Error(`The demo exited:\n${logs.join("\n")}`);
-      banner += value;
+    if (!await stdout.waitFor(() => stdout.text.includes("Press Ctrl-C"))) {
+      throw new Error(`The demo exited:\n${logs.join("\n")}`);
     }
   };
   try {
@@ -172,10 +169,8 @@ export async function startDemoProcess(
     await stderr;
     throw error;
   }
-  const stdoutDone = (async () => {
-    while (!(await stdout.read()).done);
-  })();
-  const origin = banner.match(/page: +(http:\/\/[^/]+)\//)![1];
+  const stdoutDone = stdout.rest();
+  const origin = stdout.text.match(/page: +(http:\/\/[^/]+)\//)![1];
   return {
     origin,
     logs,

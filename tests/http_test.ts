@@ -1,7 +1,8 @@
 // SseWriter behind a real Deno.serve on 127.0.0.1, read by real clients.
 import assert from "node:assert/strict";
 import { lastEventId, SseClosedError, SseWriter } from "../mod.ts";
-import { aborted, deadline, delay, TextReader, withServer } from "./util.ts";
+import { aborted, deadline, delay, withServer } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 Deno.test("Deno's EventSource receives named events, ids and retry, and resumes", async () => {
   const seen: (string | undefined)[] = [];
@@ -63,7 +64,7 @@ Deno.test("SseWriter stops its producer when a real client disconnects", async (
   }, async (url) => {
     const controller = new AbortController();
     const response = await fetch(url, { signal: controller.signal });
-    const body = new TextReader(response.body!);
+    const body = new StreamReader(response.body!);
     await body.until("id: 3\n");
     controller.abort();
     await body.rest().catch(() => {});
@@ -131,7 +132,7 @@ Deno.test("SseWriter sends keep-alive comments to a real client only in silence"
     return writer.response;
   }, async (url) => {
     const response = await fetch(url);
-    const body = new TextReader(response.body!);
+    const body = new StreamReader(response.body!);
     let comments = 0;
     const reading = (async () => {
       for (let chunk; (chunk = await body.next()) !== undefined;) {

@@ -2,20 +2,28 @@
 // real redis-server through RedisBackplane; Redis is restarted mid-test.
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { EventSourceMessage } from "eventsource-parser";
 import { SseChannel } from "../mod.ts";
 import { RedisBackplane, type RedisBackplaneOptions } from "../redis.ts";
 import { delay } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 import { startDemoProcess } from "./demo_util.ts";
 import { type Redis, redisTest } from "./redis_util.ts";
 
 type InstanceOptions = Partial<RedisBackplaneOptions> & {
+  /** The Redis stream key: each test or step has its own. */
+  stream: string;
   /** Holds every XREAD until it resolves: an instance that falls behind. */
   holdReads?: Promise<void>;
 };
 
+/** A stream key of a test or step's own, from its name. */
+function streamOf(t: Deno.TestContext): string {
+  return t.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
 /** One server instance: a channel on a RedisBackplane, served on a port. */
-async function startInstance(redis: Redis, options: InstanceOptions = {}) {
+async function startInstance(redis: Redis, options: InstanceOptions) {
   const connect = async () => {
     const client = createClient({
       url: redis.url,
@@ -40,7 +48,6 @@ async function startInstance(redis: Redis, options: InstanceOptions = {}) {
         return await reader.sendCommand(args);
       },
     },
-    stream: "test",
     blockMs: 200,
     retryMs: 50,
     maxPending: 8,
@@ -68,31 +75,43 @@ async function startInstance(redis: Redis, options: InstanceOptions = {}) {
   };
 }
 
-/** A client of one instance, parsing events as they arrive. */
+type Instance = Awaited<ReturnType<typeof startInstance>>;
+
+/** Runs `fn` with three instances on `stream`, and stops them after. */
+async function withInstances(
+  redis: Redis,
+  stream: string,
+  fn: (instances: Instance[]) => Promise<void>,
+): Promise<void> {
+  const instances = [
+    await startInstance(redis, { stream }),
+    await startInstance(redis, { stream }),
+    await startInstance(redis, { stream }),
+  ];
+  try {
+    await fn(instances);
+  } finally {
+    for (const instance of instances) await instance.stop();
+  }
+}
+
+/** A client of one instance, reading events as they arrive. */
 async function listen(url: URL, lastId?: string) {
   const headers: HeadersInit = lastId ? { "last-event-id": lastId } : {};
-  const response = await fetch(url, { headers });
-  const events: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => events.push(event) });
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  const reading = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      parser.feed(value);
-    }
-  })();
+  const reader = await StreamReader.fetch(url, { headers });
+  const reading = reader.follow();
+  const plain = () => reader.events.filter((e) => !e.event);
+  const data = () => plain().map((e) => e.data);
   return {
-    events,
+    reader,
+    events: reader.events,
     /** The events other than resets, as [id, data]. */
-    seen: () => events.filter((e) => !e.event).map((e) => [e.id, e.data]),
-    data: () => events.filter((e) => !e.event).map((e) => e.data),
+    seen: () => plain().map((e) => [e.id, e.data]),
+    data,
+    /** Waits, at most 5 s, for `count` events other than resets. */
     async until(count: number) {
-      for (let i = 0; i < 500 && this.data().length < count; i++) {
-        await delay(10);
-      }
-      return this.data();
+      await reader.waitFor(() => data().length >= count, 5000);
+      return data();
     },
     async leave() {
       await reader.cancel();
@@ -116,16 +135,11 @@ function sent(sender: string, from: number, to: number): string[] {
 redisTest(
   "Channels on one Redis deliver every event once, in one order",
   async (redis, t) => {
-    const instances = [
-      await startInstance(redis),
-      await startInstance(redis),
-      await startInstance(redis),
-    ];
-    const [a, b, c] = instances;
-    try {
-      await t.step(
-        "clients of every instance see one sequence, with the ids publish gave",
-        async () => {
+    await t.step(
+      "clients of every instance see one sequence, with the ids publish gave",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async (instances) => {
+          const [a] = instances;
           const clients = await Promise.all(
             instances.flatMap(({ url }) => [listen(url), listen(url)]),
           );
@@ -159,12 +173,14 @@ redisTest(
               a.backplane.compare(sequence[i - 1][0]!, sequence[i][0]!) < 0,
             );
           }
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "a client moved to another instance resumes exactly",
-        async () => {
+    await t.step(
+      "a client moved to another instance resumes exactly",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async ([a, b, c]) => {
           const moving = await listen(a.url);
           const watcher = await listen(b.url);
           await delay(50);
@@ -190,12 +206,15 @@ redisTest(
           );
           await resumed.leave();
           await watcher.leave();
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "a server started later resumes the client of another",
-        async () => {
+    await t.step(
+      "a server started later resumes the client of another",
+      async (t) => {
+        const stream = streamOf(t);
+        await withInstances(redis, stream, async ([a]) => {
           const client = await listen(a.url);
           await delay(50);
           await a.channel.publish({ data: "a-21" });
@@ -205,7 +224,7 @@ redisTest(
           const missed = await Promise.all(
             sent("a", 22, 24).map((d) => a.channel.publish({ data: d })),
           );
-          const d = await startInstance(redis); // reads the stream's past
+          const d = await startInstance(redis, { stream }); // reads the stream's past
           try {
             const resumed = await listen(d.url, last);
             await resumed.until(3);
@@ -217,12 +236,14 @@ redisTest(
           } finally {
             await d.stop();
           }
-        },
-      );
+        });
+      },
+    );
 
-      await t.step(
-        "through a Redis restart, clients stay and nothing is lost silently",
-        async () => {
+    await t.step(
+      "through a Redis restart, clients stay and nothing is lost silently",
+      async (t) => {
+        await withInstances(redis, streamOf(t), async ([a, b]) => {
           const onA = await listen(a.url);
           const onB = await listen(b.url);
           await delay(50);
@@ -274,11 +295,9 @@ redisTest(
             await client.leave();
           }
           assert.ok(a.errors.length > 0, "the outage was reported to onError");
-        },
-      );
-    } finally {
-      for (const instance of instances) await instance.stop();
-    }
+        });
+      },
+    );
   },
 );
 
@@ -371,9 +390,8 @@ redisTest(
       assert.equal(outcomes[1].status, "fulfilled");
       const fifth = (outcomes[1] as PromiseFulfilledResult<string>).value;
       assert.equal(await real.sendCommand(["XLEN", "flaky"]), 4, "no copy");
-      const events = body.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes("five")) text += (await events.read()).value;
+      const events = new StreamReader(body);
+      const text = await events.until("five");
       await events.cancel();
       assert.equal(
         text,
@@ -407,11 +425,9 @@ redisTest(
       });
       assert.equal(posted.status, 201);
       const { id } = await posted.json();
-      for (let i = 0; i < 400; i++) {
-        if (client.events.some((e) => e.event === "message")) break;
-        await delay(10);
-      }
-      const message = client.events.find((e) => e.event === "message");
+      const isMessage = (e: EventSourceMessage) => e.event === "message";
+      await client.reader.waitFor(() => client.events.some(isMessage), 4000);
+      const message = client.events.find(isMessage);
       assert.equal(JSON.parse(message!.data).text, "hello from the first demo");
       assert.equal(message!.id, id, "the id the POST answered");
       await client.leave();
@@ -427,8 +443,8 @@ redisTest(
 
 redisTest(
   "RedisBackplane tells its state, and withdraws an event it has not sent",
-  async (redis) => {
-    const instance = await startInstance(redis);
+  async (redis, t) => {
+    const instance = await startInstance(redis, { stream: streamOf(t) });
     const { backplane, channel } = instance;
     const states: string[] = [];
     backplane.addEventListener(
@@ -475,10 +491,9 @@ async function untilEvent(
   match: (event: EventSourceMessage) => boolean,
   from = 0,
 ): Promise<EventSourceMessage> {
-  for (let i = 0; i < 500; i++) {
-    const found = client.events.slice(from).find(match);
-    if (found) return found;
-    await delay(10);
+  const found = () => client.events.slice(from).find(match);
+  if (await client.reader.waitFor(() => found() !== undefined, 5000)) {
+    return found()!;
   }
   throw new Error(`No such event in ${JSON.stringify(client.events)}`);
 }

@@ -1,7 +1,8 @@
 // Helpers shared by the tests: a real server on an ephemeral loopback port,
-// and ways to read a body as it streams.
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+// timers that leave nothing behind, and a client of a channel in process.
+import type { EventSourceMessage } from "eventsource-parser";
 import type { SseChannel } from "../mod.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 /** Serves `handler` on 127.0.0.1 for the length of `fn`, then shuts down. */
 export async function withServer(
@@ -16,46 +17,6 @@ export async function withServer(
     await fn(new URL(`http://127.0.0.1:${server.addr.port}/`));
   } finally {
     await server.shutdown();
-  }
-}
-
-/** Reads a stream of bytes as text, one chunk at a time. */
-export class TextReader {
-  readonly chunks: string[] = [];
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #decoder = new TextDecoder();
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    this.#reader = body.getReader();
-  }
-
-  /** The next chunk, or `undefined` at the end of the stream. */
-  async next(): Promise<string | undefined> {
-    const { value, done } = await this.#reader.read();
-    if (done) return undefined;
-    const text = this.#decoder.decode(value, { stream: true });
-    this.chunks.push(text);
-    return text;
-  }
-
-  /** Reads until the text received so far includes `needle`. */
-  async until(needle: string): Promise<string> {
-    while (!this.chunks.join("").includes(needle)) {
-      if (await this.next() === undefined) {
-        throw new Error(`Stream ended before ${JSON.stringify(needle)}`);
-      }
-    }
-    return this.chunks.join("");
-  }
-
-  /** Everything up to the end of the stream. */
-  async rest(): Promise<string> {
-    while (await this.next() !== undefined);
-    return this.chunks.join("");
-  }
-
-  cancel(): Promise<void> {
-    return this.#reader.cancel();
   }
 }
 
@@ -107,25 +68,13 @@ export function listen(channel: SseChannel, last?: string, topics?: string[]): {
     ? {}
     : { "last-event-id": last };
   const request = new Request("http://x/", { headers });
-  const reader = channel.connect(request, { topics }).body!.getReader();
-  const events: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => events.push(event) });
-  const decoder = new TextDecoder();
-  let raw = "";
-  const done = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      const text = decoder.decode(value, { stream: true });
-      raw += text;
-      parser.feed(text);
-    }
-  })();
+  const reader = new StreamReader(channel.connect(request, { topics }).body!);
+  const done = reader.follow().then(() => {});
   return {
-    events,
+    events: reader.events,
     done,
-    raw: () => raw,
-    lastId: () => [...raw.matchAll(/^id: (.*)\n/gm)].at(-1)?.[1],
+    raw: () => reader.text,
+    lastId: () => reader.lastId(),
     async leave() {
       await delay(0); // take what was sent
       await reader.cancel();

@@ -6,7 +6,8 @@ import {
   sseResponse,
   SseWriter,
 } from "../mod.ts";
-import { aborted, delay, TextReader } from "./util.ts";
+import { aborted, delay } from "./util.ts";
+import { StreamReader } from "./stream_reader.ts";
 
 Deno.test("SseWriter responds with event-stream headers and no hop-by-hop ones", () => {
   const writer = new SseWriter({ keepAlive: 0 });
@@ -122,7 +123,7 @@ Deno.test("SseWriter joins a burst of writes into one chunk, awaited or not", as
   for (const awaited of [false, true]) {
     await t.step(awaited ? "awaited" : "not awaited", async () => {
       const writer = new SseWriter({ keepAlive: 0 });
-      const body = new TextReader(writer.response.body!);
+      const body = new StreamReader(writer.response.body!);
       const first = body.next();
       await delay(0); // the stream starts and waits for data
       for (const event of events) {
@@ -136,7 +137,7 @@ Deno.test("SseWriter joins a burst of writes into one chunk, awaited or not", as
   }
   await t.step("while the client is busy, until it reads again", async () => {
     const writer = new SseWriter({ keepAlive: 0 });
-    const body = new TextReader(writer.response.body!);
+    const body = new StreamReader(writer.response.body!);
     for (const event of events) writer.write(event); // nobody reads yet
     await delay(10);
     assert.equal(await body.next(), wire);
@@ -145,7 +146,7 @@ Deno.test("SseWriter joins a burst of writes into one chunk, awaited or not", as
   });
   await t.step(`in chunks of at most ${16_384} units`, async () => {
     const writer = new SseWriter({ keepAlive: 0 });
-    const body = new TextReader(writer.response.body!);
+    const body = new StreamReader(writer.response.body!);
     const first = body.next();
     await delay(0);
     const big = { data: "x".repeat(1000) };
@@ -174,7 +175,7 @@ Deno.test("SseWriter holds a producer that awaits write() near highWaterMark byt
   // The write that crossed the mark is queued; its producer waits on it.
   assert.equal(writer.bufferedAmount, written + size);
 
-  const body = new TextReader(writer.response.body!);
+  const body = new StreamReader(writer.response.body!);
   const stalledAt = written;
   assert.equal((await body.next())!.length, stalledAt + size);
   await delay(0);
@@ -210,7 +211,7 @@ Deno.test("SseWriter ends once, whichever of its three close paths comes first",
     "the client cancelling": (
       _: SseWriter,
       __: AbortController,
-      body: TextReader,
+      body: StreamReader,
     ) => body.cancel(),
   };
   for (const [name, end] of Object.entries(paths)) {
@@ -221,7 +222,7 @@ Deno.test("SseWriter ends once, whichever of its three close paths comes first",
         keepAlive: 10,
         highWaterMark: 0,
       });
-      const body = new TextReader(writer.response.body!);
+      const body = new StreamReader(writer.response.body!);
       const first = body.next(); // starts keep-alive
       const pending = writer.write({ data: "waits for room" });
       const aborts: unknown[] = [];
@@ -278,7 +279,7 @@ Deno.test("SseWriter writes after a disconnect do not crash an unawaiting produc
 Deno.test("SseWriter sends keep-alive comments in silence and none during traffic", async () => {
   const keepAlive = 60;
   const writer = new SseWriter({ keepAlive });
-  const body = new TextReader(writer.response.body!);
+  const body = new StreamReader(writer.response.body!);
   let comments = 0;
   const reading = (async () => {
     for (let chunk; (chunk = await body.next()) !== undefined;) {
@@ -301,7 +302,7 @@ Deno.test("SseWriter sends keep-alive comments in silence and none during traffi
 
 Deno.test("SseWriter with keepAlive 0 sends no comments", async () => {
   const writer = new SseWriter({ keepAlive: 0 });
-  const body = new TextReader(writer.response.body!);
+  const body = new StreamReader(writer.response.body!);
   const read = body.next();
   await delay(50);
   writer.close();
@@ -342,7 +343,7 @@ Deno.test("sseResponse ignores the errors that mean the client left", async () =
       });
     }
   }, { onError: (error) => errors.push(error), keepAlive: 0 });
-  const body = new TextReader(response.body!);
+  const body = new StreamReader(response.body!);
   await body.until("data: 2\n\n");
   await body.cancel();
   await delay(10);

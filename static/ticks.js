@@ -1,4 +1,4 @@
-// The demo page: opens an EventSource on /sse and shows what arrives. Every
+// The tick page: opens an EventSource on /sse and shows what arrives. Every
 // value from the server goes into the page as text (textContent), never as
 // HTML.
 
