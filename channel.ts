@@ -63,7 +63,7 @@ export interface SseChannelOptions {
    * Milliseconds of silence before a client gets a keep-alive comment; `0`
    * turns it off. One timer serves all clients.
    *
-   * @default {15000}
+   * @default {5000}
    */
   keepAlive?: number;
   /** Extra headers for every client's response (as for `SseWriter`). */

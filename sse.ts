@@ -58,10 +58,12 @@ export interface SseWriterOptions {
   signal?: AbortSignal;
   /**
    * Milliseconds of silence on the wire after which a `:` comment is sent so
-   * that proxies and load balancers keep the connection open. `0` turns it
-   * off.
+   * that servers, proxies and load balancers keep the connection open. `0`
+   * turns it off. The default is short enough for the shortest idle timeout
+   * common in front of a stream: Bun's, which cuts a quiet stream 9.4–12 s
+   * after its last byte (a comment goes out within 1.25 periods).
    *
-   * @default {15000}
+   * @default {5000}
    */
   keepAlive?: number;
   /**
@@ -117,7 +119,7 @@ const NON_ASCII_BYTE = /[\x80-\xff]/;
 const ABOVE_BYTE = /[\u0100-\uffff]/;
 const LINE_BREAK = /\r\n|\r|\n/;
 const KEEP_ALIVE_CHUNK = ENCODER.encode(":\n");
-const DEFAULT_KEEP_ALIVE = 15_000;
+const DEFAULT_KEEP_ALIVE = 5000;
 const DEFAULT_HIGH_WATER_MARK = 65_536;
 const HOP_BY_HOP_HEADERS = [
   "connection",
