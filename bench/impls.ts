@@ -180,6 +180,33 @@ class BaselineFanout implements Fanout {
   }
 }
 
+/**
+ * The least a stream can be, for the idle row: a `ReadableStream` that
+ * enqueues each event as it is written, with no state of its own.
+ */
+class BareSink implements Sink {
+  readonly response: Response;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  constructor() {
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+    });
+    this.response = new Response(body, { headers: HEADERS });
+  }
+
+  write(event: SseEvent): Promise<void> {
+    this.#controller.enqueue(ENCODER.encode(plainText(event)));
+    return RESOLVED;
+  }
+
+  close(): void {
+    this.#controller.close();
+  }
+}
+
 class SsekitSink implements Sink {
   readonly response: Response;
   #writer: SseWriter;
@@ -292,6 +319,13 @@ class HonoFanout implements Fanout {
 }
 
 export const IMPLS: Record<string, Impl> = {
+  bare: {
+    label: "bare ReadableStream",
+    open: () => new BareSink(),
+    fanout: () => {
+      throw new Error("The bare stream is for the idle row only");
+    },
+  },
   baseline: {
     label: "per-event baseline",
     open: () => new BaselineSink(false),

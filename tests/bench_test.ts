@@ -1,7 +1,8 @@
 // Every benchmark scenario at tiny sizes, so that `bench/` never rots. No
 // timing is asserted: only that each scenario ran and its numbers are sane.
 import assert from "node:assert/strict";
-import { markdown, runBench, targets } from "../bench/run.ts";
+import { chart } from "../bench/chart.ts";
+import { markdown, runBench, summary, targets } from "../bench/run.ts";
 import { SCENARIOS } from "../bench/scenario.ts";
 
 Deno.test("every benchmark scenario runs at tiny sizes with sane output", async () => {
@@ -46,7 +47,17 @@ Deno.test("every benchmark scenario runs at tiny sizes with sane output", async 
   );
   assert.match(table, /\| one event to one topic per turn \| ssekit \| 50 \|/);
   assert.ok(targets(bench).some((t) => t.target.startsWith("topic send")));
-  assert.ok(targets(bench).length >= 7);
+  const checks = targets(bench);
+  assert.ok(checks.length >= 7);
+  assert.match(summary(checks), /^targets: (all \d+ met|\d+ of \d+ missed: )/);
+  assert.ok(
+    checks.some((t) => t.target === "fanout: ≥ 0.8× the coalesced limit"),
+  );
+  const svg = await chart(bench);
+  assert.match(svg, /^<svg /);
+  for (const label of ["ssekit", "coalesced limit", "fan-out, 20 clients"]) {
+    assert.ok(svg.includes(label), `the chart shows ${label}`);
+  }
 });
 
 const hasRedis = await new Deno.Command("redis-server", { args: ["--version"] })
