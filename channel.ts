@@ -230,6 +230,8 @@ export class SseChannel {
   /** Events kept but not yet handed to the clients (see `#flush`). */
   #batch: Entry[] = [];
   #batchUnits = 0;
+  /** Batch length at the last look of `#flushWhenIdle`; -1: none due. */
+  #lastLook = -1;
   #dropped = 0;
   #closed = false;
   #maxBufferedAmount: number;
@@ -494,15 +496,35 @@ export class SseChannel {
 
   /** Queues an event for the clients; a microtask hands the batch over. */
   #deliver(entry: Entry): void {
-    if (this.#batch.push(entry) === 1) queueMicrotask(this.#flush);
+    this.#batch.push(entry);
+    if (this.#lastLook === -1) {
+      this.#lastLook = 0; // look twice: the producer may await this send
+      queueMicrotask(this.#flushWhenIdle);
+    }
     this.#batchUnits += entry.body.length;
     if (this.#batchUnits > BATCH_UNITS) this.#flush();
   }
 
   /**
+   * Flushes once the producer pauses: a microtask looks again while the
+   * batch keeps growing, so that events sent between awaits still go out
+   * together, within this turn of the event loop. The writers then deliver
+   * at once: the channel waits once, not once per client.
+   */
+  #flushWhenIdle = (): void => {
+    const length = this.#batch.length;
+    if (length !== this.#lastLook && this.#batchUnits <= BATCH_UNITS) {
+      this.#lastLook = length;
+      queueMicrotask(this.#flushWhenIdle);
+      return;
+    }
+    this.#lastLook = -1;
+    this.#flush();
+  };
+
+  /**
    * Hands the events sent in this turn of the event loop to the clients
-   * that take them. Runs as a microtask, so events still go out within the
-   * same turn.
+   * that take them.
    */
   #flush = (): void => {
     const batch = this.#batch;

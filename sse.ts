@@ -134,6 +134,8 @@ const NULL_BODY_STATUSES = [204, 205, 304];
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Queued text that goes to a waiting client at once, without more looks. */
 const CHUNK_SIZE = 16_384;
+/** A busy client's queue is encoded in parts of this much text. */
+const PART_SIZE = 65_536;
 
 /** Prefixes every line of `text` with `field: `, splitting on CR, LF and CRLF. */
 function encodeLines(field: string, text: string): string {
@@ -350,7 +352,8 @@ function rejectClosed(): Promise<never> {
 /**
  * Internal to ssekit, for `channel.ts`; not exported by `mod.ts`. `send`
  * queues an event encoded once for many writers (the same bytes go to every
- * idle client); `drop` ends a writer without delivering its queue; `onEnd`
+ * idle client), and hands it to a waiting client at once: the channel has
+ * already waited for its producer to pause, once for all clients; `drop` ends a writer without delivering its queue; `onEnd`
  * sets the one function called when the writer ends, before `signal`
  * aborts (cheaper than a listener, for a channel of many clients).
  */
@@ -416,7 +419,8 @@ export class SseWriter {
    */
   readonly response: Response;
   static {
-    writerInternals.send = (writer, text, bytes) => writer.#send(text, bytes);
+    writerInternals.send = (writer, text, bytes) =>
+      writer.#send(text, bytes, true);
     writerInternals.drop = (writer) => writer.#end("drop");
     writerInternals.onEnd = (writer, onEnd) => writer.#onEnd = onEnd;
   }
@@ -437,6 +441,14 @@ export class SseWriter {
   #queued = "";
   /** `#queued` as bytes, when it is one text that came with its bytes. */
   #queuedBytes: Uint8Array | undefined;
+  /**
+   * What a busy client has not read yet beyond `#queued`, oldest first,
+   * encoded in parts of about `PART_SIZE` as the queue grows: a long burst
+   * never becomes one string, and each part goes out as one chunk.
+   */
+  #parts: { bytes: Uint8Array; units: number }[] = [];
+  /** The text in `#parts`, in UTF-16 code units. */
+  #partsUnits = 0;
   /** Queue length at the last look of `#deliverWhenIdle`; -1: none due. */
   #lastLook = -1;
   /** True while the client has asked for data that the writer did not have. */
@@ -497,7 +509,7 @@ export class SseWriter {
    * sent. `write()` waits while it is above `highWaterMark`.
    */
   get bufferedAmount(): number {
-    return this.#queued.length;
+    return this.#partsUnits + this.#queued.length;
   }
 
   /**
@@ -526,16 +538,21 @@ export class SseWriter {
     this.#end("flush");
   }
 
-  /** Queues `text`; `bytes`, if given, is `text` already encoded. */
-  #send(text: string, bytes?: Uint8Array): Promise<void> {
+  /**
+   * Queues `text`; `bytes`, if given, is `text` already encoded. With `now`,
+   * a waiting client gets it at once, without looking for more.
+   */
+  #send(text: string, bytes?: Uint8Array, now = false): Promise<void> {
     if (this.#closed) return rejectClosed();
     this.#queuedBytes = this.#queued === "" ? bytes : undefined;
     this.#queued += text;
     if (this.#waiting) {
-      this.#deliverSoon();
+      if (now) this.#deliver();
+      else this.#deliverSoon();
       return RESOLVED;
     }
-    if (this.#queued.length <= this.#highWaterMark) return RESOLVED;
+    if (this.#queued.length >= PART_SIZE) this.#seal();
+    if (this.bufferedAmount <= this.#highWaterMark) return RESOLVED;
     if (this.#room === undefined) {
       this.#room = withResolvers<void>();
       this.#room.promise.catch(() => {}); // see rejectClosed()
@@ -550,8 +567,9 @@ export class SseWriter {
    * event loop; or at once, when the queue is large enough.
    */
   #deliverSoon(): void {
-    if (this.#queued.length >= CHUNK_SIZE) this.#deliver();
-    else if (this.#lastLook === -1) {
+    if (this.#parts.length > 0 || this.#queued.length >= CHUNK_SIZE) {
+      this.#deliver();
+    } else if (this.#lastLook === -1) {
       this.#lastLook = 0; // look twice: the producer may await this write
       queueMicrotask(this.#deliverWhenIdle);
     }
@@ -568,24 +586,36 @@ export class SseWriter {
     if (this.#waiting && length > 0) this.#deliver();
   };
 
-  /** Hands the client everything queued, as one chunk. */
+  /**
+   * Hands the client its oldest part, or else everything queued, as one
+   * chunk; and makes room for a waiting producer once the queue is short.
+   */
   #deliver(): void {
     this.#waiting = false;
-    const chunk = this.#takeQueue()!;
+    const part = this.#parts.shift();
+    if (part !== undefined) this.#partsUnits -= part.units;
+    this.#enqueue(part?.bytes ?? this.#takeQueue());
+    // If the client left inside enqueue(), `#end` rejected the room.
     const room = this.#room;
-    this.#room = undefined;
-    this.#enqueue(chunk);
-    if (this.#closed) room?.reject(new SseClosedError());
-    else room?.resolve();
+    if (room !== undefined && this.bufferedAmount <= this.#highWaterMark) {
+      this.#room = undefined;
+      room.resolve();
+    }
   }
 
-  /** Empties the queue; what it held as bytes, if anything. */
-  #takeQueue(): Uint8Array | undefined {
-    if (this.#queued === "") return undefined;
+  /** Empties `#queued`; what it held, as bytes. */
+  #takeQueue(): Uint8Array {
     const bytes = this.#queuedBytes ?? ENCODER.encode(this.#queued);
     this.#queued = "";
     this.#queuedBytes = undefined;
     return bytes;
+  }
+
+  /** Encodes the queued text as the newest part. */
+  #seal(): void {
+    const units = this.#queued.length;
+    this.#parts.push({ bytes: this.#takeQueue(), units });
+    this.#partsUnits += units;
   }
 
   /**
@@ -615,7 +645,7 @@ export class SseWriter {
       if (this.#keepAlive > 0) SseWriter.#joinKeepAlive(this);
     }
     this.#waiting = true;
-    if (this.#queued !== "") this.#deliverSoon();
+    if (this.bufferedAmount > 0) this.#deliverSoon();
   }
 
   #onAbort = (): void => this.#end("flush");
@@ -630,14 +660,18 @@ export class SseWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#waiting = false;
-    const last = how === "flush" ? this.#takeQueue() : undefined;
-    this.#queued = ""; // dropped or gone: not worth encoding
+    if (how === "flush" && this.#queued !== "") this.#seal();
+    // Dropped or gone: what is queued is not worth encoding.
+    const parts = how === "flush" ? this.#parts : [];
+    this.#parts = [];
+    this.#partsUnits = 0;
+    this.#queued = "";
     this.#queuedBytes = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     SseWriter.#leaveKeepAlive(this);
     if (how !== "gone") {
       try {
-        if (last !== undefined) this.#controller.enqueue(last);
+        for (const part of parts) this.#controller.enqueue(part.bytes);
         this.#controller.close();
       } catch {
         // The stream was cancelled inside enqueue(): the client is gone.
