@@ -53,7 +53,13 @@ export async function chart(bench: BenchResults): Promise<string> {
     width: 480,
     data: { values },
     encoding: {
-      y: { field: "row", type: "nominal", sort: null, title: null },
+      y: {
+        field: "row",
+        type: "nominal",
+        sort: null,
+        title: null,
+        axis: { labelLimit: 240 },
+      },
       yOffset: { field: "series", sort: Object.values(SERIES) },
       x: { field: "ratio", type: "quantitative", title: "× baseline" },
       color: {
