@@ -58,3 +58,9 @@ export {
   type SseOrderedPublishOptions,
   type SseOrderedReceiver,
 } from "./backplane.ts";
+export {
+  parseEvents,
+  type SseMessage,
+  type SseParseOptions,
+  SseParseStream,
+} from "./client.ts";
