@@ -60,7 +60,12 @@ export {
 } from "./backplane.ts";
 export {
   parseEvents,
+  SseClient,
+  type SseClientBody,
+  type SseClientInit,
+  type SseClientState,
   type SseMessage,
   type SseParseOptions,
   SseParseStream,
+  SseResponseError,
 } from "./client.ts";
