@@ -44,7 +44,10 @@ export type SseClientBody =
  */
 export interface SseClientInit
   extends Omit<RequestInit, "body" | "signal" | "headers"> {
-  /** Request headers; `Last-Event-ID` is set by the client. */
+  /**
+   * Request headers. `Last-Event-ID` is the client's to set (see
+   * `lastEventId`).
+   */
   headers?: HeadersInit;
   /**
    * The request body, sent again with every reconnect: so a string,

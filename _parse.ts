@@ -287,10 +287,19 @@ export class EventStreamParser {
   #line(text: string, start: number, end: number): void {
     if (start === end) return this.#blank();
     if (text.charCodeAt(start) === COLON) return; // a comment
-    const colon = text.indexOf(":", start);
+    // The names the spec knows have at most five characters: a line with no
+    // colon in its first six is an unknown field, however long it goes on.
+    let colon = -1;
+    for (let i = start; i < end && i <= start + 5; i++) {
+      if (text.charCodeAt(i) === COLON) {
+        colon = i;
+        break;
+      }
+    }
     let name: string;
     let value = "";
-    if (colon === -1 || colon >= end) {
+    if (colon === -1) {
+      if (end - start > 5) return;
       name = text.slice(start, end);
     } else {
       name = text.slice(start, colon);

@@ -256,6 +256,7 @@ export class SseClient extends EventTarget
   async #run(): Promise<void> {
     for (;;) {
       this.#setState("connecting");
+      if (this.#closed()) return; // by a statechange listener
       let response: Response;
       try {
         const send = this.#fetch; // called as a function: browsers insist
@@ -264,8 +265,8 @@ export class SseClient extends EventTarget
         if (!await this.#dropped(error)) return;
         continue;
       }
-      const verdict = this.#state === "closed" ? "stop" : await judge(response);
-      if (this.#state === "closed") {
+      const verdict = this.#closed() ? "stop" : await judge(response);
+      if (this.#closed()) {
         response.body?.cancel().catch(() => {});
         return;
       }
@@ -289,6 +290,7 @@ export class SseClient extends EventTarget
 
   #request(): RequestInit {
     const headers = new Headers(this.#headers);
+    headers.delete("last-event-id"); // the stream's, not the caller's
     if (this.#lastEventId !== "") {
       headers.set("last-event-id", headerValue(this.#lastEventId));
     }
@@ -316,7 +318,7 @@ export class SseClient extends EventTarget
         } catch (error) {
           return error ?? new Error("The connection was lost");
         }
-        if (chunk.done || this.#state === "closed") return undefined;
+        if (chunk.done || this.#closed()) return undefined;
         try {
           parser.feed(chunk.value);
         } finally {
@@ -333,7 +335,7 @@ export class SseClient extends EventTarget
   }
 
   #deliver = (message: SseMessage): void => {
-    if (this.#state === "closed") return;
+    if (this.#closed()) return;
     if (message.type === "reset" && this.#onReset !== undefined) {
       const reason = resetReason(message.data);
       if (reason !== undefined) call(this.#onReset, reason);
@@ -347,7 +349,7 @@ export class SseClient extends EventTarget
    * `reconnect` says. Resolves with whether to connect again.
    */
   #dropped(error: unknown): Promise<boolean> {
-    if (this.#state === "closed") return Promise.resolve(false);
+    if (this.#closed()) return Promise.resolve(false);
     if (error !== undefined && this.#reconnect === "never") {
       this.#finish(error, false);
       return Promise.resolve(false);
@@ -362,6 +364,8 @@ export class SseClient extends EventTarget
     this.#error = error;
     this.#retryDelay = delay;
     this.#setState("retrying");
+    // A statechange listener may have closed the client.
+    if (this.#state !== "retrying") return Promise.resolve(false);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = undefined;
@@ -381,7 +385,7 @@ export class SseClient extends EventTarget
    * and abort); otherwise it gets them before the end or the error.
    */
   #finish(error: unknown, drop: boolean): void {
-    if (this.#state === "closed") return;
+    if (this.#closed()) return;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#error = error;
     this.#retryDelay = undefined;
@@ -390,6 +394,11 @@ export class SseClient extends EventTarget
     this.#wake = undefined;
     this.#inbox.close(error, drop);
     this.#setState("closed");
+  }
+
+  /** A method, not a field test: TypeScript would narrow the state over awaits. */
+  #closed(): boolean {
+    return this.#state === "closed";
   }
 
   #setState(state: SseClientState): void {

@@ -219,6 +219,34 @@ Deno.test("SseClient stops at once on abort or close(), wherever it is, leaving 
   });
 });
 
+Deno.test("SseClient closed by a statechange listener stays closed, with no timer left", async () => {
+  for (const at of ["connecting", "open", "retrying"]) {
+    let requests = 0;
+    const client = new SseClient("http://localhost/", {
+      retry: 1,
+      fetch: () => {
+        requests++;
+        return Promise.resolve(
+          new Response("data: x\n\n", {
+            headers: { "content-type": "text/event-stream" },
+          }),
+        );
+      },
+      onMessage() {},
+    });
+    const seen: string[] = [];
+    client.addEventListener("statechange", () => {
+      seen.push(client.state);
+      if (client.state === at || at === "connecting") client.close();
+    });
+    await until(client, "closed");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(client.state, "closed", at);
+    assert.equal(seen.at(-1), "closed", `${at}: ${seen}`);
+    assert.ok(requests <= 1, `${at}: ${requests} requests`);
+  }
+});
+
 Deno.test("SseClient caps a server's retry at the longest timer", async () => {
   const client = new SseClient("http://localhost/", {
     fetch: () =>

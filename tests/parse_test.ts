@@ -139,11 +139,16 @@ Deno.test("SseParseStream removes one space after the colon, no more", async () 
 Deno.test("SseParseStream ignores comments, unknown fields and field names in another case", async () => {
   assert.deepEqual(
     await messages(
-      ":comment\n: data: no\nData: no\ndata : no\nfoo: bar\ndata: yes\n\n",
+      ":comment\n: data: no\nData: no\ndata : no\nfoo: bar\neventx: no\nretry_after_this: 1\ndata: yes\n\n",
     ),
     [["message", "yes", ""]],
   );
   assert.deepEqual(await messages(":only a comment\n\n"), []);
+  // Lines without a colon are read once each, not searched to the end.
+  const many = "x\n".repeat(200_000) + "dataa\n".repeat(100_000) + "data\n\n";
+  assert.deepEqual(parseEvents(many), [
+    { type: "message", data: "", lastEventId: "" },
+  ]);
 });
 
 Deno.test("SseParseStream ignores an id with NUL and keeps the last id across events", async () => {
