@@ -13,20 +13,22 @@
  * import { SseClient } from "./client.ts";
  * import { SseWriter } from "./mod.ts";
  *
- * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+ * // A server's handler, called in process here instead of over a network.
+ * function handler(_request: Request): Response {
  *   const writer = new SseWriter();
  *   writer.write({ id: 1, data: "hello" });
  *   writer.write({ event: "done", data: "" });
  *   writer.close();
  *   return writer.response;
- * });
+ * }
  *
- * const client = new SseClient(`http://127.0.0.1:${server.addr.port}/`);
+ * const client = new SseClient("http://localhost/events", {
+ *   fetch: (url, init) => Promise.resolve(handler(new Request(url, init))),
+ * });
  * for await (const message of client) {
  *   if (message.type === "done") break; // leaving the loop closes the client
  *   message; // { type: "message", data: "hello", lastEventId: "1" }
  * }
- * await server.shutdown();
  * ```
  *
  * @module
