@@ -58,3 +58,14 @@ export {
   type SseOrderedPublishOptions,
   type SseOrderedReceiver,
 } from "./backplane.ts";
+export {
+  parseEvents,
+  SseClient,
+  type SseClientBody,
+  type SseClientInit,
+  type SseClientState,
+  type SseMessage,
+  type SseParseOptions,
+  SseParseStream,
+  SseResponseError,
+} from "./client.ts";

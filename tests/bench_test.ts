@@ -91,3 +91,35 @@ Deno.test({
     );
   },
 });
+
+Deno.test("the parser benchmark runs at tiny size with sane output", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../bench/parse.ts", import.meta.url).pathname,
+      "--tiny",
+    ],
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success, "bench/parse.ts failed");
+  const [json, ...rows] = new TextDecoder().decode(out.stdout).trim().split(
+    "\n",
+  );
+  const result = JSON.parse(json);
+  assert.equal(result.size, "tiny");
+  // Two streams, each cut two ways, each read two ways; each run checked
+  // the last message it got.
+  assert.equal(result.rows.length, 8);
+  for (const row of result.rows) {
+    assert.ok(row.ssekitPerSecond > 0 && row.eventsourceParserPerSecond > 0);
+    assert.ok(Number.isFinite(row.ratio) && row.ratio > 0);
+  }
+  assert.equal(rows.length, 8);
+  for (const row of rows) {
+    assert.match(
+      row,
+      /^\| (ticks|tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \|$/,
+    );
+  }
+});
