@@ -29,6 +29,7 @@ if (!runnable && !IN_CI) {
 const CHECKED =
   `import { SseChannel, type SseEvent, SseWriter } from "@ssekit/sse";
 import type { SseBackplane } from "@ssekit/sse/backplane";
+import { SseClient } from "@ssekit/sse/client";
 import { RedisBackplane } from "@ssekit/sse/redis";
 
 const writer = new SseWriter({ keepAlive: 5000 });
@@ -39,6 +40,8 @@ const channel = new SseChannel();
 const id: string = channel.send({ data: "hi" }, { topic: "news" });
 const backplane: SseBackplane | undefined = undefined;
 const redis: typeof RedisBackplane = RedisBackplane;
+const client = new SseClient("http://localhost/", { reconnect: "never" });
+client.close();
 // @ts-expect-error: keepAlive is a number of milliseconds
 new SseWriter({ keepAlive: "5s" });
 // @ts-expect-error: send() returns the id, a string
