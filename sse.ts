@@ -352,12 +352,14 @@ function rejectClosed(): Promise<never> {
  * queues an event encoded once for many writers (the same bytes go to every
  * idle client); `drop` ends a writer without delivering its queue; `onEnd`
  * sets the one function called when the writer ends, before `signal`
- * aborts (cheaper than a listener, for a channel of many clients).
+ * aborts (cheaper than a listener, for a channel of many clients); `sent`
+ * is how many bytes the writer has handed to its stream.
  */
 export const writerInternals = {} as {
   send(writer: SseWriter, text: string, bytes?: Uint8Array): Promise<void>;
   drop(writer: SseWriter): void;
   onEnd(writer: SseWriter, onEnd: () => void): void;
+  sent(writer: SseWriter): number;
 };
 
 /**
@@ -419,6 +421,7 @@ export class SseWriter {
     writerInternals.send = (writer, text, bytes) => writer.#send(text, bytes);
     writerInternals.drop = (writer) => writer.#end("drop");
     writerInternals.onEnd = (writer, onEnd) => writer.#onEnd = onEnd;
+    writerInternals.sent = (writer) => writer.#sent;
   }
 
   static #keepAliveGroups = new Map<
@@ -444,6 +447,8 @@ export class SseWriter {
   #room: Resolvers<void> | undefined;
   /** When a chunk last went to the client (`Date.now()`), for keep-alive. */
   #lastSent = 0;
+  /** Bytes handed to the stream so far. */
+  #sent = 0;
   #started = false;
   #closed = false;
 
@@ -599,6 +604,7 @@ export class SseWriter {
     try {
       this.#controller.enqueue(chunk);
       this.#lastSent = Date.now();
+      this.#sent += chunk.byteLength;
     } catch {
       this.#end("gone");
     }
@@ -637,7 +643,10 @@ export class SseWriter {
     SseWriter.#leaveKeepAlive(this);
     if (how !== "gone") {
       try {
-        if (last !== undefined) this.#controller.enqueue(last);
+        if (last !== undefined) {
+          this.#controller.enqueue(last);
+          this.#sent += last.byteLength;
+        }
         this.#controller.close();
       } catch {
         // The stream was cancelled inside enqueue(): the client is gone.
