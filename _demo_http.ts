@@ -5,6 +5,9 @@
  * @module
  */
 
+import { SseWriter } from "./mod.ts";
+import type { Metric } from "./_demo_metrics.ts";
+
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 /** One of {@linkcode LOG_LEVELS}. */
@@ -31,12 +34,17 @@ export interface DemoApp<Stats> {
   shutdown(): void;
   /** Its live counters. */
   readonly stats: Stats;
+  /** Its counters as `/metrics` serves them. */
+  metrics(): Metric[];
 }
 
 /**
  * The handler for `routes`: a 400 for a request whose `Host` is not a host,
  * 404 for a path with no route, 405 (with `Allow`) for a method it has not.
- * Nothing else is served: no path from a request reaches the file system.
+ * `HEAD` goes to the `GET` route and gets its answer without the body
+ * (routes that stream answer `HEAD` with {@linkcode streamHead}, so as not
+ * to start a stream). Nothing else is served: no path from a request
+ * reaches the file system.
  */
 export function createHandler(
   routes: Routes,
@@ -51,20 +59,44 @@ export function createHandler(
     const methods = url !== undefined && Object.hasOwn(routes, pathname)
       ? routes[pathname]
       : null;
+    const method = request.method === "HEAD" && methods !== null &&
+        !Object.hasOwn(methods, "HEAD")
+      ? "GET"
+      : request.method;
     let response: Response;
     if (url === undefined) {
       response = text(400, "Bad request: the Host header is not a host");
     } else if (methods === null) {
       response = text(404, "Not found");
-    } else if (!Object.hasOwn(methods, request.method)) {
-      const allow = Object.keys(methods).join(", ");
+    } else if (!Object.hasOwn(methods, method)) {
+      const names = Object.keys(methods);
+      if (names.includes("GET")) names.push("HEAD");
+      const allow = names.join(", ");
       response = text(405, `Method not allowed: use ${allow}`, { allow });
     } else {
-      response = await methods[request.method](request, client, url);
+      response = await methods[method](request, client, url);
     }
+    if (request.method === "HEAD") response = await withoutBody(response);
     log.debug(`${request.method} ${pathname} ${response.status} ${client}`);
     return response;
   };
+}
+
+/**
+ * `response` as the answer to `HEAD`: its status and headers, and for a
+ * body of known length that length, without the body. Deno 2.9 would leave
+ * the body out itself, but over HTTP/2 it ends such a stream with a
+ * protocol error. An event stream's empty body (see
+ * {@linkcode streamHead}) stays: a stream has no length to tell.
+ */
+async function withoutBody(response: Response): Promise<Response> {
+  const type = response.headers.get("content-type") ?? "";
+  if (response.body === null || type.startsWith("text/event-stream")) {
+    return response;
+  }
+  const headers = new Headers(response.headers);
+  headers.set("content-length", `${(await response.arrayBuffer()).byteLength}`);
+  return new Response(null, { status: response.status, headers });
 }
 
 /** A host, an IPv6 literal or IPv4 address, and a port (RFC 3986). */
@@ -111,6 +143,40 @@ export function asset(file: string, type: string, log: Logger): Route {
       return text(500, "Internal server error");
     }
   };
+}
+
+/**
+ * The answer of a stream route to `HEAD`: an event stream's headers, from a
+ * writer closed at once, so that no stream starts.
+ */
+export function streamHead(): Response {
+  const writer = new SseWriter();
+  writer.close();
+  return writer.response;
+}
+
+/**
+ * The message for a 400 if a query parameter of `names` is given more than
+ * once: which value was meant is not for the server to guess.
+ */
+export function repeatedParameter(
+  url: URL,
+  names: readonly string[],
+): string | undefined {
+  for (const name of names) {
+    const values = url.searchParams.getAll(name);
+    if (values.length > 1) {
+      return `\`${name}\` must be given once, got ${values.length} values: ${
+        values.slice(0, 3).map(quote).join(", ")
+      }${values.length > 3 ? ", ..." : ""}`;
+    }
+  }
+  return undefined;
+}
+
+/** `raw` in double quotes, cut to 40 characters, for a message. */
+export function quote(raw: string): string {
+  return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 37)}...` : raw);
 }
 
 /** A plain-text answer: `body` and a line break. */

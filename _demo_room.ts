@@ -9,20 +9,24 @@
 import {
   type SseBackplane,
   SseChannel,
+  type SseChannelStats,
   SseClosedError,
   type SseEvent,
   type SseOrderedBackplane,
 } from "./mod.ts";
-import { RedisBackplane } from "./redis.ts";
+import { RedisBackplane, type RedisBackplaneState } from "./redis.ts";
 import {
   asset,
   type DemoApp,
   type Logger,
+  repeatedParameter,
   type Route,
   shuttingDown,
+  streamHead,
   text,
   unavailable,
 } from "./_demo_http.ts";
+import type { Metric } from "./_demo_metrics.ts";
 
 /** The longest broadcast message accepted, in characters. */
 export const MAX_MESSAGE_LENGTH = 500;
@@ -38,17 +42,43 @@ export interface RoomStats {
   readonly clients: number;
 }
 
+/** Options for {@linkcode createRoom}. */
+export interface RoomOptions {
+  /** Shares the room with other instances. */
+  backplane?: SseBackplane | SseOrderedBackplane;
+  /** The channel's keep-alive period, in milliseconds (as `SseChannel`). */
+  keepAlive?: number;
+}
+
+/** The states of a `RedisBackplane`, for `/metrics`. */
+const REDIS_STATES: RedisBackplaneState[] = [
+  "connecting",
+  "connected",
+  "unreachable",
+];
+
+/** Each counter of {@linkcode SseChannelStats}, named for `/metrics`. */
+const CHANNEL_COUNTERS: [keyof SseChannelStats, string, string][] = [
+  ["connects", "connects_total", "Clients that connected."],
+  ["disconnects", "disconnects_total", "Clients whose stream ended."],
+  ["dropped", "dropped_total", "Clients dropped for falling behind."],
+  ["events", "events_total", "Events delivered, each counted once."],
+  ["bytes", "bytes_total", "Bytes handed to the clients' streams."],
+  ["resumes", "resumes_total", "Clients that resumed from a last event id."],
+  ["resets", "resets_total", "Reset events sent, one per client told."],
+];
+
 /**
  * Creates the broadcast room: its page, its script, `GET /broadcast/events`
- * and `POST /broadcast/messages`, shared through `backplane` if given. Its
- * shutdown closes the room (every client gets the end of its stream) and
- * answers later joins and messages with 503.
+ * and `POST /broadcast/messages`, shared through `options.backplane` if
+ * given. Its shutdown closes the room (every client gets the end of its
+ * stream) and answers later joins and messages with 503.
  */
 export function createRoom(
   log: Logger,
-  backplane?: SseBackplane | SseOrderedBackplane,
+  { backplane, keepAlive }: RoomOptions = {},
 ): DemoApp<RoomStats> {
-  const room = new SseChannel({ backplane });
+  const room = new SseChannel({ backplane, keepAlive });
   // Facts about this server only (how many clients it has, whether it
   // reaches Redis) go to its own clients, and into no shared history.
   const redis = backplane instanceof RedisBackplane ? backplane : undefined;
@@ -63,8 +93,11 @@ export function createRoom(
   redis?.addEventListener("statechange", announceBackplane);
 
   /** `GET /broadcast/events`: joins the room (resuming, if reconnecting). */
-  const joinRoom: Route = (request, client) => {
+  const joinRoom: Route = (request, client, url) => {
+    const repeated = repeatedParameter(url, ["lastEventId"]);
+    if (repeated !== undefined) return text(400, `Bad request: ${repeated}`);
     if (room.closed) return shuttingDown();
+    if (request.method === "HEAD") return streamHead();
     const response = room.connect(request, {
       onClose() {
         log.info(`broadcast left by ${client}, ${room.size} connected`);
@@ -127,6 +160,36 @@ export function createRoom(
       get clients() {
         return room.size;
       },
+    },
+    metrics() {
+      const stats = room.stats;
+      const labels = { channel: "room" };
+      const metrics: Metric[] = [{
+        name: "ssekit_channel_clients",
+        help: "Clients connected now.",
+        type: "gauge",
+        samples: [{ labels, value: stats.clients }],
+      }];
+      for (const [key, suffix, help] of CHANNEL_COUNTERS) {
+        metrics.push({
+          name: `ssekit_channel_${suffix}`,
+          help,
+          type: "counter",
+          samples: [{ labels, value: stats[key] }],
+        });
+      }
+      if (redis !== undefined) {
+        metrics.push({
+          name: "ssekit_backplane_state",
+          help: "Whether this server reaches Redis: 1 for its state now.",
+          type: "gauge",
+          samples: REDIS_STATES.map((state) => ({
+            labels: { ...labels, state },
+            value: redis.state === state ? 1 : 0,
+          })),
+        });
+      }
+      return metrics;
     },
   };
 }

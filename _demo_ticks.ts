@@ -10,8 +10,11 @@ import {
   asset,
   type DemoApp,
   type Logger,
+  quote,
+  repeatedParameter,
   type Route,
   shuttingDown,
+  streamHead,
   text,
 } from "./_demo_http.ts";
 
@@ -32,20 +35,30 @@ export interface TickStats {
   readonly opened: number;
   /** Streams open now. */
   readonly open: number;
+  /** Streams that ended, for whatever reason. */
+  readonly closed: number;
   /** Tick events written, over all streams. */
   readonly ticksSent: number;
 }
 
+/** The query parameters of `/sse`, each of which may be given once. */
+const PARAMETERS = ["count", "intervalMs", "lastEventId"] as const;
+
 const INTEGER = /^[+-]?\d+$/;
 
 /**
- * Creates the tick stream: its page, its script and `GET /sse`. Its
- * shutdown ends every open stream cleanly (each client gets the end of its
- * stream) and answers later `/sse` requests with 503.
+ * Creates the tick stream: its page, its script and `GET /sse`, whose
+ * streams send a keep-alive comment after `keepAlive` ms of silence (as
+ * `SseWriter` takes it). Its shutdown ends every open stream cleanly (each
+ * client gets the end of its stream) and answers later `/sse` requests with
+ * 503.
  */
-export function createTicks(log: Logger): DemoApp<TickStats> {
+export function createTicks(
+  log: Logger,
+  { keepAlive }: { keepAlive?: number } = {},
+): DemoApp<TickStats> {
   const writers = new Set<SseWriter>();
-  const stats = { opened: 0, ticksSent: 0 };
+  const stats = { opened: 0, closed: 0, ticksSent: 0 };
   let closed = false;
 
   /** `GET /sse`: one stream of ticks for this connection. */
@@ -56,6 +69,7 @@ export function createTicks(log: Logger): DemoApp<TickStats> {
       return text(400, `Bad request: ${query}`);
     }
     if (closed) return shuttingDown();
+    if (request.method === "HEAD") return streamHead();
     const { count, intervalMs } = query;
     const resumeAfter = parseLastEventId(lastEventId(request), count);
     const id = ++stats.opened;
@@ -64,13 +78,14 @@ export function createTicks(log: Logger): DemoApp<TickStats> {
         (resumeAfter > 0 ? ` resuming after ${resumeAfter}` : ""),
     );
 
-    const writer = new SseWriter({ signal: request.signal });
+    const writer = new SseWriter({ signal: request.signal, keepAlive });
     writers.add(writer);
     let sent = 0;
     let outcome: "complete" | "failed" | undefined;
     // Logged the moment the stream ends, whatever ended it.
     const onClose = () => {
       writers.delete(writer);
+      stats.closed++;
       const why = outcome ?? (closed ? "server shutdown" : "client left");
       log.info(`sse closed #${id} ${why}, sent ${ticks(sent)}`);
     };
@@ -119,10 +134,39 @@ export function createTicks(log: Logger): DemoApp<TickStats> {
       get open() {
         return writers.size;
       },
+      get closed() {
+        return stats.closed;
+      },
       get ticksSent() {
         return stats.ticksSent;
       },
     },
+    metrics: () => [
+      {
+        name: "ssekit_demo_tick_streams_open",
+        help: "Tick streams (/sse) open now.",
+        type: "gauge",
+        samples: [{ value: writers.size }],
+      },
+      {
+        name: "ssekit_demo_tick_streams_opened_total",
+        help: "Tick streams opened.",
+        type: "counter",
+        samples: [{ value: stats.opened }],
+      },
+      {
+        name: "ssekit_demo_tick_streams_closed_total",
+        help: "Tick streams that ended: complete, client left, or shutdown.",
+        type: "counter",
+        samples: [{ value: stats.closed }],
+      },
+      {
+        name: "ssekit_demo_ticks_sent_total",
+        help: "Tick events written, over all tick streams.",
+        type: "counter",
+        samples: [{ value: stats.ticksSent }],
+      },
+    ],
   };
 }
 
@@ -195,6 +239,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** The `/sse` query, or the message for a 400. */
 function parseQuery(url: URL): { count: number; intervalMs: number } | string {
+  const repeated = repeatedParameter(url, PARAMETERS);
+  if (repeated !== undefined) return repeated;
   const count = parseParameter(url, "count", DEFAULT_COUNT, MAX_COUNT);
   if (typeof count === "string") return count;
   const intervalMs = parseParameter(
@@ -222,10 +268,7 @@ function parseParameter(
   const value = INTEGER.test(raw) ? Number(raw) : NaN;
   if (value <= 0) return fallback;
   if (!(value <= max)) {
-    const shown = raw.length > 40 ? `${raw.slice(0, 37)}...` : raw;
-    return `\`${name}\` must be an integer from 1 to ${max}, got ${
-      JSON.stringify(shown)
-    }`;
+    return `\`${name}\` must be an integer from 1 to ${max}, got ${quote(raw)}`;
   }
   return value;
 }

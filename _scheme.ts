@@ -107,3 +107,12 @@ export function framed(client: Client, entries: readonly Entry[]): string {
 export function resetText(reason: string, id: string): string {
   return encodeEvent({ event: "reset", id, data: { reason } });
 }
+
+/**
+ * Whether a text that a scheme made for a client starts with a reset:
+ * `resetText` begins with its event line, and every framed event with its
+ * `id:` line.
+ */
+export function isReset(text: string): boolean {
+  return text.startsWith("event: reset\n");
+}

@@ -3,10 +3,12 @@
  * half of the library.
  *
  * ```sh
- * deno run -A demo.ts [--port 5000] [--host 127.0.0.1] [--log-level info] [--redis URL]
+ * deno run -A demo.ts [--port 5000] [--host 127.0.0.1] [--log-level info] \
+ *   [--redis URL] [--keep-alive MS] [--cert FILE --key FILE]
  * curl -N "http://127.0.0.1:5000/sse?count=3&intervalMs=100"
  * curl -d 'hello, every tab' -H 'content-type: text/plain' \
  *   http://127.0.0.1:5000/broadcast/messages
+ * curl http://127.0.0.1:5000/metrics
  * ```
  *
  * **The tick stream** (`/`, `_demo_ticks.ts`) streams ticks from the server,
@@ -39,9 +41,16 @@
  * `POST` gets a 503 at once while Redis is known to be away, or after at
  * most {@linkcode PUBLISH_TIMEOUT_MS} otherwise.
  *
- * Both share `/style.css` and `/favicon.svg`. Nothing else is served: other
- * paths get 404, other methods 405. While the demo shuts down, its open
- * streams end cleanly and new streams and messages get a 503.
+ * Both share `/style.css` and `/favicon.svg`, and `/metrics` serves their
+ * counters in the Prometheus text format. `HEAD` is answered wherever `GET`
+ * is, with the same headers and no body (no stream starts). A query
+ * parameter given twice is a 400. Nothing else is served: other paths get
+ * 404, other methods 405. While the demo shuts down, its open streams end
+ * cleanly and new streams and messages get a 503.
+ *
+ * `--keep-alive MS` sets the keep-alive period of every stream (match it to
+ * the idle timeout of a proxy in front); `--cert FILE --key FILE` serve
+ * HTTPS, with HTTP/2 and HTTP/1.1 offered (ALPN).
  *
  * Import it to serve the demo from your own code or tests; running the file
  * parses the flags and serves it.
@@ -60,7 +69,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { SseBackplane, SseOrderedBackplane } from "./mod.ts";
 import { RedisBackplane } from "./redis.ts";
 import {
@@ -70,10 +78,13 @@ import {
   LOG_LEVELS,
   type LogLevel,
 } from "./_demo_http.ts";
+import { METRICS_TYPE, prometheusText } from "./_demo_metrics.ts";
 import { createTicks } from "./_demo_ticks.ts";
 import { createRoom } from "./_demo_room.ts";
+import { type DemoFlags, parseFlags, USAGE } from "./_demo_flags.ts";
 
 export { LOG_LEVELS, type LogLevel };
+export { type DemoFlags, parseFlags, USAGE } from "./_demo_flags.ts";
 export {
   DEFAULT_COUNT,
   DEFAULT_INTERVAL_MS,
@@ -100,6 +111,14 @@ export interface DemoOptions {
    */
   backplane?: SseBackplane | SseOrderedBackplane;
   /**
+   * Milliseconds of silence after which every stream (the tick streams and
+   * the room) sends a keep-alive comment; `0` turns it off. Keep it below
+   * the idle timeout of any proxy in front.
+   *
+   * @default {5000}
+   */
+  keepAlive?: number;
+  /**
    * Receives each log line, without a line break, instead of stderr. Tests
    * pass one to read the log.
    *
@@ -114,6 +133,8 @@ export interface DemoStats {
   readonly opened: number;
   /** Tick streams open now. */
   readonly open: number;
+  /** Tick streams that ended, for whatever reason. */
+  readonly closed: number;
   /** Tick events written, over all streams. */
   readonly ticksSent: number;
   /** Clients of the broadcast page connected to this instance now. */
@@ -124,9 +145,9 @@ export interface DemoStats {
 export interface Demo {
   /**
    * Answers one request: a page or its assets, `/sse`, the broadcast room's
-   * `/broadcast/events` and `/broadcast/messages`, or an error status. Hand
-   * it to `Deno.serve`, which passes `info` (the client's address, for the
-   * log).
+   * `/broadcast/events` and `/broadcast/messages`, `/metrics`, or an error
+   * status. Hand it to `Deno.serve`, which passes `info` (the client's
+   * address, for the log).
    */
   handler(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
   /**
@@ -159,13 +180,19 @@ export interface Demo {
  */
 export function createDemo(options: DemoOptions = {}): Demo {
   const log = createLogger(options.logLevel ?? "info", options.log);
-  const ticks = createTicks(log);
-  const room = createRoom(log, options.backplane);
+  const { backplane, keepAlive } = options;
+  const room = createRoom(log, { backplane, keepAlive }); // checks keepAlive
+  const ticks = createTicks(log, { keepAlive });
+  const metrics = () =>
+    new Response(prometheusText([...ticks.metrics(), ...room.metrics()]), {
+      headers: { "content-type": METRICS_TYPE, "cache-control": "no-store" },
+    });
   const handler = createHandler({
     ...ticks.routes,
     ...room.routes,
     "/style.css": { GET: asset("style.css", "text/css; charset=utf-8", log) },
     "/favicon.svg": { GET: asset("favicon.svg", "image/svg+xml", log) },
+    "/metrics": { GET: metrics },
   }, log);
   return {
     handler,
@@ -180,6 +207,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
       get open() {
         return ticks.stats.open;
       },
+      get closed() {
+        return ticks.stats.closed;
+      },
       get ticksSent() {
         return ticks.stats.ticksSent;
       },
@@ -190,85 +220,28 @@ export function createDemo(options: DemoOptions = {}): Demo {
   };
 }
 
-/** How to run the demo, as `--help` prints it. */
-export const USAGE: string = `Usage: deno run -A demo.ts [options]
-
-Options:
-  --port <n>         port to listen on (default: $PORT or 5000)
-  --host <name>      address to listen on (default: $HOST or 127.0.0.1)
-  --log-level <lvl>  ${LOG_LEVELS.join(", ")} (default: info)
-  --redis <url>      share the broadcast page with every demo using this
-                     Redis, e.g. redis://127.0.0.1:6379 (default: none)
-  -h, --help         show this help`;
-
-/** The demo's settings, as {@linkcode parseFlags} reads them. */
-export interface DemoFlags {
-  /** The port to listen on; `0` lets the system choose. */
-  port: number;
-  /** The address to listen on. */
-  host: string;
-  /** The least severe level logged. */
-  logLevel: LogLevel;
-  /** True for `--help` or `-h`. */
-  help: boolean;
-  /** A Redis URL that instances share the broadcast room through. */
-  redis?: string;
-}
-
-/**
- * Reads the command line, falling back to `PORT` and `HOST` from `env`, then
- * to `127.0.0.1:5000` and `info`. Throws a `TypeError` naming the bad flag.
- *
- * @example
- * ```ts
- * import { parseFlags } from "./demo.ts";
- * import assert from "node:assert/strict";
- *
- * const flags = parseFlags(["--port", "8080"], () => undefined);
- * assert.equal(flags.port, 8080);
- * assert.equal(flags.host, "127.0.0.1");
- * ```
- */
-export function parseFlags(
-  args: string[],
-  env: (name: string) => string | undefined,
-): DemoFlags {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      "log-level": { type: "string" },
-      redis: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const portText = values.port ?? env("PORT") ?? "5000";
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    throw new TypeError(`Invalid port: ${JSON.stringify(portText)}`);
-  }
-  const logLevel = values["log-level"] ?? "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new TypeError(`Invalid log level: ${JSON.stringify(logLevel)}`);
-  }
-  const { redis } = values;
-  if (redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redis)) {
-    throw new TypeError(`Invalid Redis URL: ${JSON.stringify(redis)}`);
-  }
+/** The PEM texts of the files that `--cert` and `--key` name. */
+async function readTls(
+  files: { cert: string; key: string },
+): Promise<{ cert: string; key: string }> {
+  const read = (flag: string, file: string) =>
+    Deno.readTextFile(file).catch((error: Error) => {
+      throw new TypeError(
+        `Cannot read ${flag} ${JSON.stringify(file)}: ${error.message}`,
+      );
+    });
   return {
-    port,
-    host: values.host ?? env("HOST") ?? "127.0.0.1",
-    logLevel: logLevel as LogLevel,
-    help: values.help ?? false,
-    redis,
+    cert: await read("--cert", files.cert),
+    key: await read("--key", files.key),
   };
 }
 
 if (import.meta.main) {
   let flags: DemoFlags;
+  let tls: { cert: string; key: string } | undefined;
   try {
     flags = parseFlags(Deno.args, (name) => Deno.env.get(name));
+    if (flags.tls && !flags.help) tls = await readTls(flags.tls);
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     Deno.exit(2);
@@ -277,7 +250,7 @@ if (import.meta.main) {
     console.log(USAGE);
     Deno.exit(0);
   }
-  const { port, host, logLevel } = flags;
+  const { port, host, logLevel, keepAlive } = flags;
   const log = createLogger(logLevel);
   let backplane: RedisBackplane | undefined;
   if (flags.redis !== undefined) {
@@ -324,21 +297,34 @@ if (import.meta.main) {
       }
     });
   }
-  const demo = createDemo({ logLevel, backplane });
-  const server = Deno.serve({
-    hostname: host,
-    port,
-    onListen({ hostname, port }) {
-      const origin = `http://${
-        hostname.includes(":") ? `[${hostname}]` : hostname
-      }:${port}`;
-      console.log(`ssekit demo
+  const demo = createDemo({ logLevel, backplane, keepAlive });
+  const onListen = ({ hostname, port }: Deno.NetAddr) => {
+    const origin = `${tls ? "https" : "http"}://${
+      hostname.includes(":") ? `[${hostname}]` : hostname
+    }:${port}`;
+    console.log(`ssekit demo
   page:      ${origin}/
   stream:    curl -N "${origin}/sse?count=3&intervalMs=100"
   broadcast: ${origin}/broadcast
+  metrics:   ${origin}/metrics
+  protocols: ${
+      tls
+        ? "HTTP/2 and HTTP/1.1, over TLS"
+        : "HTTP/1.1 (a browser opens 6 streams per origin; --cert and --key for HTTP/2)"
+    }
 Press Ctrl-C to stop.`);
-    },
-  }, demo.handler);
+  };
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve(
+      { hostname: host, port, onListen, ...tls },
+      demo.handler,
+    );
+  } catch (error) {
+    // A bad certificate or key, or an address that is taken.
+    console.error(`Cannot serve: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
 
   let stopping = false;
   const stop = () => {

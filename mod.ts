@@ -45,6 +45,7 @@ export {
 export {
   SseChannel,
   type SseChannelOptions,
+  type SseChannelStats,
   type SseConnectOptions,
   type SsePublishOptions,
   type SseSendOptions,

@@ -355,12 +355,14 @@ function rejectClosed(): Promise<never> {
  * idle client), and hands it to a waiting client at once: the channel has
  * already waited for its producer to pause, once for all clients; `drop` ends a writer without delivering its queue; `onEnd`
  * sets the one function called when the writer ends, before `signal`
- * aborts (cheaper than a listener, for a channel of many clients).
+ * aborts (cheaper than a listener, for a channel of many clients); `sent`
+ * is how many bytes the writer has handed to its stream.
  */
 export const writerInternals = {} as {
   send(writer: SseWriter, text: string, bytes?: Uint8Array): Promise<void>;
   drop(writer: SseWriter): void;
   onEnd(writer: SseWriter, onEnd: () => void): void;
+  sent(writer: SseWriter): number;
 };
 
 /**
@@ -423,6 +425,7 @@ export class SseWriter {
       writer.#send(text, bytes, true);
     writerInternals.drop = (writer) => writer.#end("drop");
     writerInternals.onEnd = (writer, onEnd) => writer.#onEnd = onEnd;
+    writerInternals.sent = (writer) => writer.#sent;
   }
 
   static #keepAliveGroups = new Map<
@@ -456,6 +459,8 @@ export class SseWriter {
   #room: Resolvers<void> | undefined;
   /** When a chunk last went to the client (`Date.now()`), for keep-alive. */
   #lastSent = 0;
+  /** Bytes handed to the stream so far. */
+  #sent = 0;
   #started = false;
   #closed = false;
 
@@ -629,6 +634,7 @@ export class SseWriter {
     try {
       this.#controller.enqueue(chunk);
       this.#lastSent = Date.now();
+      this.#sent += chunk.byteLength;
     } catch {
       this.#end("gone");
     }
@@ -671,7 +677,10 @@ export class SseWriter {
     SseWriter.#leaveKeepAlive(this);
     if (how !== "gone") {
       try {
-        for (const part of parts) this.#controller.enqueue(part.bytes);
+        for (const part of parts) {
+          this.#controller.enqueue(part.bytes);
+          this.#sent += part.bytes.byteLength;
+        }
         this.#controller.close();
       } catch {
         // The stream was cancelled inside enqueue(): the client is gone.

@@ -12,15 +12,18 @@ import {
   delay,
   equals,
   format,
-  freePort,
-  Proc,
   type Report,
   type Scenario,
 } from "./_util.ts";
 import { type Demo, startDemo } from "./_fuzz_http.ts";
 import { Rng, soakSeed } from "./_fuzz_rng.ts";
+import {
+  found as haveNginx,
+  NGINX,
+  type Nginx,
+  startNginx,
+} from "../tests/nginx_util.ts";
 
-const NGINX = "/usr/sbin/nginx";
 /** nginx's `client_header_timeout`, in seconds. */
 const HEADER_TIMEOUT_S = 5;
 /** A slow client sends one header byte about this often. */
@@ -173,40 +176,13 @@ async function normalRequest(port: number): Promise<string> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Starts nginx in front of `upstream`, as a child process, in `dir`. */
-async function startNginx(
-  dir: string,
-  upstream: number,
-): Promise<{ proc: Proc; port: number }> {
-  const port = freePort();
-  for (const sub of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) {
-    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
-  }
-  const config = `# Written by soak/slowloris.ts
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-error_log ${dir}/error.log warn;
-pid ${dir}/nginx.pid;
-events { worker_connections 10000; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  client_header_timeout ${HEADER_TIMEOUT_S}s;
+/** nginx in front of `upstream`, with the header timeout measured here. */
+function nginxInFront(upstream: number): Promise<Nginx> {
+  return startNginx({
+    main: "worker_rlimit_nofile 20000;",
+    connections: 10_000,
+    http: (port) =>
+      `  client_header_timeout ${HEADER_TIMEOUT_S}s;
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -216,30 +192,8 @@ http {
       proxy_buffering off;
       proxy_read_timeout 1h;
     }
-  }
-}
-`;
-  await Deno.writeTextFile(`${dir}/nginx.conf`, config);
-  const proc = new Proc(
-    ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`],
-    { command: NGINX },
-  );
-  let exited = false;
-  proc.exited.then(() => exited = true);
-  for (let i = 0; i < 100; i++) {
-    if (exited) break;
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return { proc, port };
-    } catch {
-      await delay(50);
-    }
-  }
-  await proc.stop();
-  const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
-  throw new Error(
-    `nginx did not start:\n${proc.lines.join("\n")}\n${log}`.trim(),
-  );
+  }`,
+  });
 }
 
 /** Seconds, for figures. */
@@ -256,14 +210,12 @@ const slowloris: Scenario = async ({ short, log }) => {
   const rng = new Rng(seed);
 
   const direct = await startDemo();
-  const haveNginx = await exists(NGINX);
   let behind: Demo | undefined;
-  let nginx: { proc: Proc; port: number } | undefined;
-  const dir = await Deno.makeTempDir({ prefix: "ssekit-slowloris-" });
+  let nginx: Nginx | undefined;
   try {
     if (haveNginx) {
       behind = await startDemo();
-      nginx = await startNginx(dir, behind.port);
+      nginx = await nginxInFront(behind.port);
     }
 
     const toDemo = new SlowClients(direct.port, rng);
@@ -366,12 +318,9 @@ const slowloris: Scenario = async ({ short, log }) => {
           "ok",
         ),
       );
-      const errors = (await Deno.readTextFile(`${dir}/error.log`).catch(() =>
-        ""
-      ))
-        .split("\n").filter((line) =>
-          / \[(error|crit|alert|emerg)\] /.test(line)
-        );
+      const errors = (await nginx.errors()).filter((line) =>
+        / \[(error|crit|alert|emerg)\] /.test(line)
+      );
       if (errors.length > 0) {
         figures["nginx errors"] = errors.slice(0, 3).join(" | ");
       }
@@ -398,7 +347,7 @@ const slowloris: Scenario = async ({ short, log }) => {
       checks,
     } satisfies Report;
   } finally {
-    await nginx?.proc.stop();
+    await nginx?.stop();
     direct.proc.kill("SIGINT");
     behind?.proc.kill("SIGINT");
     await Promise.race([
@@ -407,7 +356,6 @@ const slowloris: Scenario = async ({ short, log }) => {
     ]);
     await direct.proc.stop();
     await behind?.proc.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 };
 

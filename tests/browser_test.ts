@@ -4,7 +4,7 @@
 // UPDATE_SCREENSHOT=1 the laptop one also replaces static/screenshot.png, the
 // README's picture.
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { BroadcastChannelBackplane, lastEventId, SseWriter } from "../mod.ts";
 import {
   cutFirstStream,
@@ -13,35 +13,14 @@ import {
   withDemo,
 } from "./demo_util.ts";
 import { found as REDIS_FOUND, Redis } from "./redis_util.ts";
-import { delay, withServer } from "./util.ts";
+import { delay, IN_CI, needs, withServer } from "./util.ts";
+import { CHROMIUM, INSTALL_CHROMIUM, launchChromium } from "./chromium_util.ts";
 
-/** Debian's chromium, or the first Chromium on PATH; `undefined` if none. */
-function findChromium(): string | undefined {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
-  const candidates = [
-    Deno.env.get("CHROMIUM_PATH"),
-    "/usr/bin/chromium",
-    ...["chromium", "chromium-browser"].flatMap((name) =>
-      dirs.map((dir) => `${dir}/${name}`)
-    ),
-  ];
-  return candidates.find((path) => {
-    try {
-      return path !== undefined && Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const CHROMIUM = findChromium();
-const IN_CI = Deno.env.get("CI") === "true";
-if (CHROMIUM === undefined && !IN_CI) {
-  console.warn(
-    "Skipping the browser test: no Chromium found (install Debian's " +
-      "`chromium`, or set CHROMIUM_PATH). Under CI=true it fails instead.",
-  );
-}
+const CHROME = needs(
+  "the browser test",
+  { chromium: CHROMIUM !== undefined },
+  INSTALL_CHROMIUM,
+);
 
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 const README_SCREENSHOT = new URL("../static/screenshot.png", import.meta.url);
@@ -171,28 +150,13 @@ function countStreams(page: Page): () => number {
 
 Deno.test({
   name: "The demo page streams ticks in headless Chromium",
-  ignore: CHROMIUM === undefined && !IN_CI,
+  ignore: CHROME.ignore,
   async fn(t) {
-    assert.ok(
-      CHROMIUM,
-      "CI needs Chromium: .ci/run installs Debian's `chromium` with apt",
-    );
+    CHROME.check();
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium();
       const open = async (viewport = { width: 1000, height: 800 }) => {
         const page = await browser!.newPage({ viewport });
         const errors: string[] = [];

@@ -156,6 +156,88 @@ Deno.test("The demo answers a bad count or intervalMs with 400 naming the parame
   });
 });
 
+Deno.test("The demo answers a query parameter given twice with 400", async (t) => {
+  await withDemo(async ({ demo, url }) => {
+    for (
+      const [target, message] of [
+        [
+          "/sse?count=3&count=4",
+          '`count` must be given once, got 2 values: "3", "4"',
+        ],
+        [
+          "/sse?intervalMs=10&intervalMs=10",
+          '`intervalMs` must be given once, got 2 values: "10", "10"',
+        ],
+        [
+          "/sse?lastEventId=1&lastEventId=2&lastEventId=3&lastEventId=4",
+          '`lastEventId` must be given once, got 4 values: "1", "2", "3", ...',
+        ],
+        [
+          "/broadcast/events?lastEventId=a&lastEventId=b",
+          '`lastEventId` must be given once, got 2 values: "a", "b"',
+        ],
+      ]
+    ) {
+      await t.step(target, async () => {
+        const response = await fetch(new URL(target, url));
+        assert.equal(response.status, 400);
+        assert.equal(await response.text(), `Bad request: ${message}\n`);
+      });
+    }
+    assert.equal(demo.stats.opened, 0);
+    assert.equal(demo.stats.broadcastClients, 0);
+  });
+});
+
+Deno.test("The demo answers HEAD wherever it answers GET: the same headers, no body, no stream", async (t) => {
+  await withDemo(async ({ demo, url }) => {
+    const paths = [
+      "/",
+      "/ticks.js",
+      "/style.css",
+      "/favicon.svg",
+      "/broadcast",
+      "/broadcast.js",
+      "/metrics",
+      "/sse?count=3",
+      "/broadcast/events",
+      "/sse?count=x",
+      "/nope",
+    ];
+    const heads = new Map<string, Response>();
+    for (const path of paths) {
+      const response = await fetch(new URL(path, url), { method: "HEAD" });
+      assert.equal(await response.text(), "", path);
+      heads.set(path, response);
+    }
+    assert.equal(demo.stats.opened, 0, "HEAD /sse opens no stream");
+    assert.equal(demo.stats.broadcastClients, 0, "nor joins the room");
+    for (const path of paths) {
+      await t.step(path, async () => {
+        const get = await fetch(new URL(path, url));
+        await get.body?.cancel();
+        const head = heads.get(path)!;
+        assert.equal(head.status, get.status);
+        // Less the date, and the framing of a body that HEAD does not have.
+        const without = (headers: Headers) =>
+          [...headers].filter(([name]) =>
+            name !== "date" && name !== "transfer-encoding"
+          );
+        // /metrics counts the GET of /metrics itself: not its length.
+        const type = get.headers.get("content-type")!;
+        if (type.startsWith("text/plain; version")) {
+          assert.equal(head.headers.get("content-type"), type);
+        } else assert.deepEqual(without(head.headers), without(get.headers));
+      });
+    }
+    const response = await fetch(new URL("/broadcast/messages", url), {
+      method: "HEAD",
+    });
+    assert.equal(response.status, 405, "no GET, no HEAD");
+    assert.equal(response.headers.get("allow"), "POST");
+  });
+});
+
 Deno.test("The demo answers other methods with 405 and unknown paths with 404", async (t) => {
   await withDemo(async ({ url }) => {
     for (
@@ -167,8 +249,11 @@ Deno.test("The demo answers other methods with 405 and unknown paths with 404", 
       await t.step(`${method} ${path}`, async () => {
         const response = await fetch(new URL(path, url), { method });
         assert.equal(response.status, 405);
-        assert.equal(response.headers.get("allow"), "GET");
-        assert.equal(await response.text(), "Method not allowed: use GET\n");
+        assert.equal(response.headers.get("allow"), "GET, HEAD");
+        assert.equal(
+          await response.text(),
+          "Method not allowed: use GET, HEAD\n",
+        );
       });
     }
     for (
@@ -502,6 +587,8 @@ Deno.test("`deno run -A demo.ts` prints its URLs, streams, and exits cleanly on 
       `ssekit demo\n  page:      ${origin}/\n` +
         `  stream:    curl -N "${origin}/sse?count=3&intervalMs=100"\n` +
         `  broadcast: ${origin}/broadcast\n` +
+        `  metrics:   ${origin}/metrics\n` +
+        "  protocols: HTTP/1.1 (a browser opens 6 streams per origin; --cert and --key for HTTP/2)\n" +
         "Press Ctrl-C to stop.\n",
     );
 
@@ -566,6 +653,27 @@ Deno.test("`deno run -A demo.ts` reads PORT and rejects bad flags", async (t) =>
       [["--port", "70000"], {}, 'Invalid port: "70000"'],
       [[], { PORT: "abc" }, 'Invalid port: "abc"'],
       [["--log-level", "loud"], {}, 'Invalid log level: "loud"'],
+      [
+        ["--keep-alive", "5s"],
+        {},
+        'Invalid --keep-alive: "5s" (milliseconds from 0, off, to 2147483647)',
+      ],
+      [["--keep-alive=-1"], {}, 'Invalid --keep-alive: "-1"'],
+      [
+        ["--keep-alive", "2147483648"],
+        {},
+        'Invalid --keep-alive: "2147483648"',
+      ],
+      [
+        ["--cert", "cert.pem"],
+        {},
+        "--cert and --key go together: got --cert alone",
+      ],
+      [
+        ["--cert", "/nonexistent/cert.pem", "--key", "/nonexistent/key.pem"],
+        {},
+        'Cannot read --cert "/nonexistent/cert.pem": ',
+      ],
       [["--nope"], {}, "Unknown option '--nope'"],
     ] as [string[], Record<string, string>, string][]
   ) {
@@ -582,12 +690,13 @@ Deno.test("`deno run -A demo.ts` reads PORT and rejects bad flags", async (t) =>
 
 Deno.test("The demo's flags default to 127.0.0.1:5000 and override PORT and HOST", () => {
   const none = () => undefined;
+  const defaults = { help: false, redis: undefined, keepAlive: undefined };
   assert.deepEqual(parseFlags([], none), {
     port: 5000,
     host: "127.0.0.1",
     logLevel: "info",
-    help: false,
-    redis: undefined,
+    ...defaults,
+    tls: undefined,
   });
   const env = (name: string) =>
     ({ PORT: "8000", HOST: "0.0.0.0" } as Record<string, string>)[name];
@@ -595,13 +704,24 @@ Deno.test("The demo's flags default to 127.0.0.1:5000 and override PORT and HOST
     port: 8000,
     host: "0.0.0.0",
     logLevel: "info",
-    help: false,
-    redis: undefined,
+    ...defaults,
+    tls: undefined,
   });
   assert.deepEqual(
-    parseFlags(["--port=0", "--host", "::1", "--log-level", "debug"], env),
-    { port: 0, host: "::1", logLevel: "debug", help: false, redis: undefined },
+    parseFlags([
+      ...["--port=0", "--host", "::1", "--log-level", "debug"],
+      ...["--keep-alive", "0", "--cert", "c.pem", "--key", "k.pem"],
+    ], env),
+    {
+      port: 0,
+      host: "::1",
+      logLevel: "debug",
+      ...defaults,
+      keepAlive: 0,
+      tls: { cert: "c.pem", key: "k.pem" },
+    },
   );
+  assert.equal(parseFlags(["--keep-alive", "15000"], none).keepAlive, 15_000);
   assert.equal(parseFlags(["-h"], none).help, true);
   assert.throws(() => parseFlags(["--port", "-1"], none), TypeError);
   assert.throws(() => parseFlags(["extra"], none), TypeError);

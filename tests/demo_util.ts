@@ -29,6 +29,7 @@ export async function withDemo(
     logLevel?: LogLevel;
     wrap?: (handler: Deno.ServeHandler) => Deno.ServeHandler;
     backplane?: DemoOptions["backplane"];
+    keepAlive?: number;
   } = {},
 ): Promise<void> {
   const logs: string[] = [];
@@ -36,6 +37,7 @@ export async function withDemo(
     logLevel: options.logLevel ?? "info",
     log: (line) => logs.push(line),
     backplane: options.backplane,
+    keepAlive: options.keepAlive,
   });
   const handler = options.wrap?.(demo.handler) ?? demo.handler;
   await withServer(handler, async (url) => {
@@ -113,9 +115,52 @@ export function maskTimes(text: string): string {
   );
 }
 
+/**
+ * How late each tick that `reader` received arrived after the demo wrote
+ * it: its arrival less its `timestamp`, in ms (the demo and the test share
+ * the machine's clock). A stream held back by a proxy, a compressor or a
+ * buffer shows it: its first ticks arrive as late as the last was written.
+ */
+export function tickDelays(reader: StreamReader): number[] {
+  return reader.events.flatMap((event, i) =>
+    event.event === "tick"
+      ? [reader.arrivals[i] - Date.parse(JSON.parse(event.data).timestamp)]
+      : []
+  );
+}
+
+/**
+ * Checks that every tick of a stream of `count` ticks `intervalMs` apart
+ * arrived, each within `bound` ms of being written: one by one, not at the
+ * end (which would make the first one `(count - 1) * intervalMs` late).
+ */
+export function assertOneByOne(
+  reader: StreamReader,
+  count: number,
+  intervalMs: number,
+  bound = intervalMs * 0.8,
+): void {
+  const delays = tickDelays(reader);
+  const shown = `delays (ms): ${delays.join(", ")}`;
+  if (bound >= (count - 1) * intervalMs) {
+    throw new RangeError(`a bound of ${bound} ms cannot tell; ${shown}`);
+  }
+  if (delays.length !== count) {
+    throw new Error(`${delays.length} of ${count} ticks arrived; ${shown}`);
+  }
+  for (const delay of delays) {
+    // A millisecond either way: the two clocks are read at different moments.
+    if (delay < -1 || delay > bound) {
+      throw new Error(
+        `a tick arrived ${delay} ms after it was written (bound ${bound} ms); ${shown}`,
+      );
+    }
+  }
+}
+
 /** The demo as a process of its own: `deno run -A demo.ts --port 0 …`. */
 export interface DemoProcess {
-  /** `http://127.0.0.1:PORT`, from the banner. */
+  /** `http://127.0.0.1:PORT` (or `https:`), from the banner. */
   origin: string;
   /** The log lines (stderr) so far. */
   logs: string[];
@@ -170,7 +215,7 @@ export async function startDemoProcess(
     throw error;
   }
   const stdoutDone = stdout.rest();
-  const origin = stdout.text.match(/page: +(http:\/\/[^/]+)\//)![1];
+  const origin = stdout.text.match(/page: +(https?:\/\/[^/]+)\//)![1];
   return {
     origin,
     logs,

@@ -502,3 +502,34 @@ Deno.test("publish() with a signal passes it to an ordered backplane", async () 
   });
   channel.close();
 });
+
+Deno.test("SseChannel.stats counts a client ahead once it resumes or is reset, and a loss per client", async () => {
+  const { order, member, channel } = instance(new Order(), {
+    catchUpTimeout: 30,
+  });
+  for (let i = 1; i <= 3; i++) order.append(`data: e${i}\n\n`);
+  const caughtUp = listen(channel, "2"); // it saw 1 and 2 elsewhere
+  const never = listen(channel, "99999999999999");
+  const counts = () => {
+    const { resumes, resets, events } = channel.stats;
+    return { resumes, resets, events };
+  };
+  assert.deepEqual(counts(), { resumes: 0, resets: 0, events: 0 });
+  member.deliver();
+  await delay(0);
+  assert.deepEqual(counts(), { resumes: 1, resets: 0, events: 3 });
+  await delay(60);
+  assert.deepEqual(counts(), { resumes: 1, resets: 1, events: 3 });
+  member.receiver!.lost("Redis lost events");
+  assert.deepEqual(counts(), { resumes: 1, resets: 3, events: 3 });
+  channel.close();
+  await Promise.all([caughtUp.done, never.done]);
+  assert.equal(
+    caughtUp.events.filter((event) => event.event === "reset").length,
+    1,
+  );
+  assert.equal(
+    never.events.filter((event) => event.event === "reset").length,
+    2,
+  );
+});

@@ -2,7 +2,7 @@
 // persistence; and redisTest(), which skips a test where there is none
 // (and fails it under CI=true).
 import assert from "node:assert/strict";
-import { delay, within } from "./util.ts";
+import { delay, freePort, within } from "./util.ts";
 
 export const found = await new Deno.Command("redis-server", {
   args: ["--version"],
@@ -23,14 +23,8 @@ if (!found && !IN_CI) {
  * again on the same `dir`, it comes back with its streams.
  */
 export class Redis {
-  readonly port: number;
+  readonly port: number = freePort();
   #process?: Deno.ChildProcess;
-
-  constructor() {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = probe.addr.port;
-    probe.close();
-  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;

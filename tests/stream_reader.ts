@@ -15,11 +15,18 @@ export class StreamReader {
   readonly chunks: string[] = [];
   /** The events parsed so far, as EventSource would dispatch them. */
   readonly events: EventSourceMessage[] = [];
+  /** When each of `events` arrived, as `Date.now()`. */
+  readonly arrivals: number[] = [];
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   // Text exactly as sent: the parser drops a leading BOM (once, as the spec
   // says), where Deno's streaming decoder would drop one from every chunk.
   #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  #parser = createParser({ onEvent: (event) => this.events.push(event) });
+  #parser = createParser({
+    onEvent: (event) => {
+      this.events.push(event);
+      this.arrivals.push(Date.now());
+    },
+  });
   #reading?: Promise<string | undefined>;
   #following?: Promise<string>;
 

@@ -20,6 +20,14 @@ export async function withServer(
   }
 }
 
+/** A loopback port that is free now, for a server that must come back on it. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -101,4 +109,37 @@ export async function within<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Under CI=true a test that needs a missing tool fails instead of skipping. */
+export const IN_CI: boolean = Deno.env.get("CI") === "true";
+
+/**
+ * For a test that needs external tools: `ignore` is true (and a warning
+ * says so) where one is missing, except under CI=true, where `check()`
+ * then fails the test, naming what is missing and how to install it.
+ */
+export function needs(
+  what: string,
+  tools: Record<string, boolean>,
+  install: string,
+): { ignore: boolean; check(): void } {
+  const missing = Object.keys(tools).filter((tool) => !tools[tool]);
+  if (missing.length > 0 && !IN_CI) {
+    console.warn(
+      `Skipping ${what}: no ${
+        missing.join(", ")
+      } (${install}). Under CI=true it fails instead.`,
+    );
+  }
+  return {
+    ignore: missing.length > 0 && !IN_CI,
+    check() {
+      if (missing.length > 0) {
+        throw new Error(
+          `CI needs ${missing.join(", ")} for ${what}: ${install}`,
+        );
+      }
+    },
+  };
 }
