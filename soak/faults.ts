@@ -74,6 +74,20 @@ async function resumeClients(
   }));
 }
 
+/** Waits (at most `ms`) until the demo's /metrics counts `n` open tick streams. */
+async function streamsOpen(port: number, n: number, ms: number) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`)
+      .then((response) => response.text()).catch(() => "");
+    const open = Number(
+      metrics.match(/^ssekit_demo_tick_streams_open (\d+)$/m)?.[1] ?? 0,
+    );
+    if (open >= n) return;
+    await delay(50);
+  }
+}
+
 /** The demo's tick stream, its server killed and restarted under load. */
 async function ticks(
   short: boolean,
@@ -92,7 +106,10 @@ async function ticks(
     ? ["SIGTERM", "SIGKILL"]
     : ["SIGTERM", "SIGKILL", "SIGTERM", "SIGKILL"];
   for (const signal of signals) {
-    await delay(800);
+    // Every client is connected and has ticks (so an id) before the cut, or
+    // one that came late would have nothing to resume with.
+    await streamsOpen(port, clients, 20_000);
+    await delay(300);
     log(`ticks: ${signal} to the demo`);
     demo.kill(signal);
     await demo.exited;
