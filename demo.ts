@@ -11,7 +11,7 @@
  * curl http://127.0.0.1:5000/metrics
  * ```
  *
- * **The tick stream** (`/`, `_demo_ticks.ts`) streams ticks from the server,
+ * **The tick stream** (`/`, `demo/ticks.ts`) streams ticks from the server,
  * one stream per connection, each written by its own `SseWriter`.
  * `GET /sse?count=N&intervalMs=M` sends, on each connection:
  *
@@ -29,7 +29,7 @@
  * default; anything else that is not an integer in range is a 400. A client
  * that reconnects with `Last-Event-ID: k` continues at tick `k + 1`.
  *
- * **The broadcast room** (`/broadcast`, `_demo_room.ts`) is one
+ * **The broadcast room** (`/broadcast`, `demo/room.ts`) is one
  * `SseChannel`: a `text/plain` message `POST`ed to `/broadcast/messages`
  * (at most {@linkcode MAX_MESSAGE_LENGTH} characters; 201 with its id)
  * reaches every client of `/broadcast/events` as `event: message` with data
@@ -77,22 +77,22 @@ import {
   createLogger,
   LOG_LEVELS,
   type LogLevel,
-} from "./_demo_http.ts";
-import { METRICS_TYPE, prometheusText } from "./_demo_metrics.ts";
-import { createTicks } from "./_demo_ticks.ts";
-import { createRoom } from "./_demo_room.ts";
-import { type DemoFlags, parseFlags, USAGE } from "./_demo_flags.ts";
+} from "./demo/http.ts";
+import { METRICS_TYPE, prometheusText } from "./demo/metrics.ts";
+import { createTicks } from "./demo/ticks.ts";
+import { createRoom } from "./demo/room.ts";
+import { type DemoFlags, parseFlags, USAGE } from "./demo/flags.ts";
 
 export { LOG_LEVELS, type LogLevel };
-export { type DemoFlags, parseFlags, USAGE } from "./_demo_flags.ts";
+export { type DemoFlags, parseFlags, USAGE } from "./demo/flags.ts";
 export {
   DEFAULT_COUNT,
   DEFAULT_INTERVAL_MS,
   MAX_COUNT,
   MAX_INTERVAL_MS,
   RETRY_MS,
-} from "./_demo_ticks.ts";
-export { MAX_MESSAGE_LENGTH, PUBLISH_TIMEOUT_MS } from "./_demo_room.ts";
+} from "./demo/ticks.ts";
+export { MAX_MESSAGE_LENGTH, PUBLISH_TIMEOUT_MS } from "./demo/room.ts";
 
 /** How long the demo waits for Redis at start before it serves without. */
 const REDIS_START_MS = 1000;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { lastEventId, SseClosedError, SseWriter } from "./mod.ts";
+import { lastEventId, SseClosedError, SseWriter } from "../mod.ts";
 import {
   asset,
   type DemoApp,
@@ -16,7 +16,7 @@ import {
   shuttingDown,
   streamHead,
   text,
-} from "./_demo_http.ts";
+} from "./http.ts";
 
 /** Ticks per stream when `count` is absent or ≤ 0. */
 export const DEFAULT_COUNT = 30;

@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { LOG_LEVELS, type LogLevel } from "./_demo_http.ts";
-import { MAX_TIMER_DELAY } from "./_validate.ts";
+import { LOG_LEVELS, type LogLevel } from "./http.ts";
+import { MAX_TIMER_DELAY } from "../_validate.ts";
 
 /** How to run the demo, as `--help` prints it. */
 export const USAGE: string = `Usage: deno run -A demo.ts [options]
@@ -52,7 +52,7 @@ export interface DemoFlags {
  *
  * @example
  * ```ts
- * import { parseFlags } from "./demo.ts";
+ * import { parseFlags } from "../demo.ts";
  * import assert from "node:assert/strict";
  *
  * const flags = parseFlags(["--port", "8080"], () => undefined);

@@ -13,8 +13,8 @@ import {
   SseClosedError,
   type SseEvent,
   type SseOrderedBackplane,
-} from "./mod.ts";
-import { RedisBackplane, type RedisBackplaneState } from "./redis.ts";
+} from "../mod.ts";
+import { RedisBackplane, type RedisBackplaneState } from "../redis.ts";
 import {
   asset,
   type DemoApp,
@@ -25,8 +25,8 @@ import {
   streamHead,
   text,
   unavailable,
-} from "./_demo_http.ts";
-import type { Metric } from "./_demo_metrics.ts";
+} from "./http.ts";
+import type { Metric } from "./metrics.ts";
 
 /** The longest broadcast message accepted, in characters. */
 export const MAX_MESSAGE_LENGTH = 500;

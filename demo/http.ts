@@ -5,8 +5,8 @@
  * @module
  */
 
-import { SseWriter } from "./mod.ts";
-import type { Metric } from "./_demo_metrics.ts";
+import { SseWriter } from "../mod.ts";
+import type { Metric } from "./metrics.ts";
 
 /** Log levels, most severe first. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -124,7 +124,7 @@ function requestUrl(request: Request): URL | undefined {
  */
 export function asset(file: string, type: string, log: Logger): Route {
   return async () => {
-    const url = new URL(`./static/${file}`, import.meta.url);
+    const url = new URL(`../static/${file}`, import.meta.url);
     try {
       // fetch reads file: URLs as well as https: ones, so the demo also
       // runs straight from a remote URL.
