@@ -5,7 +5,8 @@
 // keep-alive off, opened a little apart, each get one comment and then
 // nothing, and the time from that byte to Bun closing the stream is taken.
 import { median } from "./scenario.ts";
-import { scratchProject, startRecipe, version } from "../tests/npm_util.ts";
+import { scratchProject, startRecipe } from "../tests/npm_util.ts";
+import { version } from "../tests/runtime_util.ts";
 import { StreamReader } from "../tests/stream_reader.ts";
 
 const STREAMS = 8;

@@ -3,58 +3,20 @@
 // playwright-core: a page loads the client bundled with `deno bundle` and
 // reads streams that EventSource could not, with a header and a POST body.
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { lastEventId, SseWriter } from "../mod.ts";
-import { withServer } from "./util.ts";
+import { needs, withServer } from "./util.ts";
+import { withBundle } from "./runtime_util.ts";
+import { CHROMIUM, INSTALL_CHROMIUM, launchChromium } from "./chromium_util.ts";
 
-/** Debian's chromium, or the first Chromium on PATH; `undefined` if none. */
-function findChromium(): string | undefined {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":").filter(Boolean);
-  const candidates = [
-    Deno.env.get("CHROMIUM_PATH"),
-    "/usr/bin/chromium",
-    ...["chromium", "chromium-browser"].flatMap((name) =>
-      dirs.map((dir) => `${dir}/${name}`)
-    ),
-  ];
-  return candidates.find((path) => {
-    try {
-      return path !== undefined && Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
+const CHROME = needs(
+  "the client's browser test",
+  { chromium: CHROMIUM !== undefined },
+  INSTALL_CHROMIUM,
+);
 
-const CHROMIUM = findChromium();
-const IN_CI = Deno.env.get("CI") === "true";
-if (CHROMIUM === undefined && !IN_CI) {
-  console.warn(
-    "Skipping the client's browser test: no Chromium found (install " +
-      "Debian's `chromium`, or set CHROMIUM_PATH). Under CI=true it fails.",
-  );
-}
-
-async function bundleClient(): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
-        "-o",
-        `${dir}/client.js`,
-        new URL("../client.ts", import.meta.url).pathname,
-      ],
-      stderr: "inherit",
-    }).output();
-    assert.ok(out.success, "deno bundle client.ts failed");
-    return await Deno.readTextFile(`${dir}/client.js`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function bundleClient(): Promise<string> {
+  return withBundle("client.ts", (path) => Deno.readTextFile(path));
 }
 
 /** A page that runs `script` as a module, with the client at /client.js. */
@@ -81,12 +43,9 @@ async function result(tab: Page): Promise<unknown> {
 
 Deno.test({
   name: "SseClient runs in headless Chromium",
-  ignore: CHROMIUM === undefined && !IN_CI,
+  ignore: CHROME.ignore,
   async fn(t) {
-    assert.ok(
-      CHROMIUM,
-      "CI needs Chromium: .ci/run installs Debian's `chromium` with apt",
-    );
+    CHROME.check();
     const client = await bundleClient();
     const received: { token: string | null; last: string | undefined }[] = [];
     const scripts = new Map<string, string>();
@@ -133,19 +92,7 @@ Deno.test({
     let browser: Browser | undefined;
     await withServer(handler, async (url) => {
       try {
-        browser = await chromium.launch({
-          executablePath: CHROMIUM,
-          args: [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-          ],
-        });
+        browser = await launchChromium();
         const open = async (path: string, script: string) => {
           scripts.set(path, script);
           const tab = await browser!.newPage();

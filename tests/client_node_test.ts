@@ -4,26 +4,9 @@
 import assert from "node:assert/strict";
 import { lastEventId, SseWriter } from "../mod.ts";
 import { withServer } from "./util.ts";
+import { needsNode, run, withBundle } from "./runtime_util.ts";
 
-const node = await new Deno.Command("node", { args: ["--version"] }).output()
-  .then((out) => out.success ? new TextDecoder().decode(out.stdout).trim() : "")
-  .catch(() => "");
-const major = Number(node.match(/^v(\d+)\./)?.[1] ?? 0);
-const inCi = Deno.env.get("CI") === "true";
-if (major < 20 && !inCi) {
-  console.warn(
-    `Skipping the client's Node test: it needs node 20+ on PATH (found ${
-      node || "none"
-    }).`,
-  );
-}
-
-async function run(command: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(command, { args, stderr: "inherit" })
-    .output();
-  assert.ok(out.success, `${command} ${args.join(" ")} failed`);
-  return new TextDecoder().decode(out.stdout);
-}
+const NODE = needsNode("the client's Node test");
 
 /** Two ticks per connection, the second ends it; `done` after tick 4. */
 async function ticks(request: Request): Promise<Response> {
@@ -42,24 +25,10 @@ async function ticks(request: Request): Promise<Response> {
 Deno.test({
   name:
     "The bundled client reads a stream across a reconnect under Node and Deno",
-  ignore: major < 20 && !inCi,
+  ignore: NODE.ignore,
   async fn() {
-    assert.ok(
-      major >= 20,
-      `CI needs node 20+ on PATH, found ${node || "none"}`,
-    );
-    const dir = await Deno.makeTempDir();
-    try {
-      const bundle = `${dir}/client.js`;
-      await run(Deno.execPath(), [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
-        "-o",
-        bundle,
-        new URL("../client.ts", import.meta.url).pathname,
-      ]);
+    NODE.check();
+    await withBundle("client.ts", async (bundle) => {
       const driver = new URL("client_node_driver.mjs", import.meta.url)
         .pathname;
       await withServer(ticks, async (url) => {
@@ -87,8 +56,6 @@ Deno.test({
           lastEventId: "4",
         });
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -2,47 +2,16 @@
 // under Deno: proof that the library uses web-standard APIs only.
 import assert from "node:assert/strict";
 import { encodeComment, encodeEvent } from "../mod.ts";
+import { needsNode, run, withBundle } from "./runtime_util.ts";
 
-const node = await new Deno.Command("node", { args: ["--version"] }).output()
-  .then((out) => out.success ? new TextDecoder().decode(out.stdout).trim() : "")
-  .catch(() => "");
-const major = Number(node.match(/^v(\d+)\./)?.[1] ?? 0);
-const inCi = Deno.env.get("CI") === "true";
-if (major < 20 && !inCi) {
-  console.warn(
-    `Skipping the Node test: it needs node 20+ on PATH (found ${
-      node || "none"
-    }).`,
-  );
-}
-
-async function run(command: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(command, { args, stderr: "inherit" })
-    .output();
-  assert.ok(out.success, `${command} ${args.join(" ")} failed`);
-  return new TextDecoder().decode(out.stdout);
-}
+const NODE = needsNode("the Node test");
 
 Deno.test({
   name: "The bundled module streams the same bytes under Node and Deno",
-  ignore: major < 20 && !inCi,
+  ignore: NODE.ignore,
   async fn() {
-    assert.ok(
-      major >= 20,
-      `CI needs node 20+ on PATH, found ${node || "none"}`,
-    );
-    const dir = await Deno.makeTempDir();
-    try {
-      const bundle = `${dir}/ssekit.js`;
-      await run(Deno.execPath(), [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
-        "-o",
-        bundle,
-        new URL("../mod.ts", import.meta.url).pathname,
-      ]);
+    NODE.check();
+    await withBundle("mod.ts", async (bundle) => {
       const driver = new URL("node_driver.mjs", import.meta.url).pathname;
       const underNode = JSON.parse(await run("node", [driver, bundle]));
       const underDeno = JSON.parse(
@@ -71,8 +40,6 @@ Deno.test({
         aborted: true,
         after: "SseClosedError",
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

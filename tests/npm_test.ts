@@ -4,26 +4,15 @@
 import assert from "node:assert/strict";
 import { encodeEvent } from "../mod.ts";
 import { StreamReader } from "./stream_reader.ts";
-import {
-  type Project,
-  scratchProject,
-  startRecipe,
-  version,
-} from "./npm_util.ts";
-import { delay } from "./util.ts";
+import { type Project, scratchProject, startRecipe } from "./npm_util.ts";
+import { NODE_MAJOR, version } from "./runtime_util.ts";
+import { delay, needs } from "./util.ts";
 
-const node = await version("node");
-const bun = await version("bun");
-const nodeMajor = Number(node.match(/^v(\d+)\./)?.[1] ?? 0);
-const IN_CI = Deno.env.get("CI") === "true";
-const runnable = nodeMajor >= 20 && bun !== "";
-if (!runnable && !IN_CI) {
-  console.warn(
-    `Skipping the npm package test: it needs node 20+ and bun on PATH (found node ${
-      node || "none"
-    }, bun ${bun || "none"}).`,
-  );
-}
+const RUNTIMES = needs(
+  "the npm package test",
+  { "node 20+": NODE_MAJOR >= 20, bun: await version("bun") !== "" },
+  "put Node 20+ on PATH, and npm i -g bun (.ci/run does)",
+);
 
 /** A user's TypeScript file: it must type-check, and a misuse must not. */
 const CHECKED =
@@ -122,10 +111,9 @@ async function whenEnded(reader: StreamReader): Promise<void> {
 
 Deno.test({
   name: "The npm package serves streams on Node and Bun as the README says",
-  ignore: !runnable && !IN_CI,
+  ignore: RUNTIMES.ignore,
   async fn(t) {
-    assert.ok(nodeMajor >= 20, `CI needs node 20+, found ${node || "none"}`);
-    assert.ok(bun !== "", "CI needs bun (npm i -g bun)");
+    RUNTIMES.check();
     let project: Project | undefined;
     try {
       project = await scratchProject();

@@ -3,33 +3,10 @@
 // servers its README recipes use; and those recipes run under Node or Bun.
 import { buildNpm } from "../tools/npm.ts";
 import { within } from "./util.ts";
+import { run } from "./runtime_util.ts";
 
 /** The fetch-handler servers the README's Node recipes use, pinned. */
 const SERVERS = ["srvx@1.0.8", "@hono/node-server@2.1.9", "typescript@5.9.3"];
-
-/** The version line of `command`, or "" if it cannot run here. */
-export async function version(command: string): Promise<string> {
-  try {
-    const out = await new Deno.Command(command, { args: ["--version"] })
-      .output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
-  } catch {
-    return "";
-  }
-}
-
-async function run(command: string, args: string[], cwd: string) {
-  const out = await new Deno.Command(command, { args, cwd }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} failed:\n${text}${
-        new TextDecoder().decode(out.stderr)
-      }`,
-    );
-  }
-  return text;
-}
 
 /** A scratch project with the packed package installed; remove it after. */
 export interface Project {
@@ -41,6 +18,7 @@ export interface Project {
   remove(): Promise<void>;
 }
 
+/** Builds, packs and installs the package into a new scratch project. */
 export async function scratchProject(): Promise<Project> {
   const root = await Deno.makeTempDir({ prefix: "ssekit-npm-test-" });
   try {
