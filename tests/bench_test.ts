@@ -108,18 +108,20 @@ Deno.test("the parser benchmark runs at tiny size with sane output", async () =>
   );
   const result = JSON.parse(json);
   assert.equal(result.size, "tiny");
-  // Two streams, each cut two ways, each read two ways; each run checked
-  // the last message it got.
+  // Two streams, each cut two ways, each read two ways by three readers;
+  // each run checked the last message it got.
   assert.equal(result.rows.length, 8);
   for (const row of result.rows) {
     assert.ok(row.ssekitPerSecond > 0 && row.eventsourceParserPerSecond > 0);
+    assert.ok(row.builtinsAlonePerSecond > 0);
     assert.ok(Number.isFinite(row.ratio) && row.ratio > 0);
+    assert.ok(Number.isFinite(row.builtinsAloneRatio));
   }
   assert.equal(rows.length, 8);
   for (const row of rows) {
     assert.match(
       row,
-      /^\| (ticks|tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \|$/,
+      /^\| (ticks|tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \| [\d.]+× \|$/,
     );
   }
 });
