@@ -66,13 +66,22 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-async function spawn(scenario: Scenario, impls: string[], size: Size) {
+/**
+ * Runs one scenario in a fresh process for `impls`; `file` is the
+ * scenario.ts to run (bench/compare.ts runs one in a copy of an older tree).
+ */
+export async function spawn(
+  scenario: Scenario,
+  impls: string[],
+  size: Size,
+  file = SCENARIO_FILE,
+): Promise<Result[]> {
   const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       "--v8-flags=--expose-gc",
-      SCENARIO_FILE,
+      file,
       `--scenario=${scenario}`,
       `--impl=${impls.join(",")}`,
       `--size=${size}`,
@@ -139,7 +148,7 @@ const fmt = (value: number, digits = 0) =>
   });
 const ratio = (value: number, digits = 2) => `${fmt(value, digits)}×`;
 
-const TITLES: Partial<Record<Scenario, string>> = {
+export const TITLES: Partial<Record<Scenario, string>> = {
   "stream": "in process: N events written without awaiting",
   "push": "in process: `await write()` per event",
   "loopback-1": "loopback HTTP/1.1, 1 connection",
@@ -245,13 +254,13 @@ export function targets(bench: BenchResults): Target[] {
   return out;
 }
 
-interface TopicStage {
+export interface TopicStage {
   clients: number;
   medianUs: number;
   p99Us: number;
 }
 
-interface IdleStage {
+export interface IdleStage {
   connections: number;
   heapPerConnection: number;
   rssPerConnection: number;

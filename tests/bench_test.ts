@@ -60,6 +60,38 @@ Deno.test("every benchmark scenario runs at tiny sizes with sane output", async 
   }
 });
 
+Deno.test("the comparison with an older tree runs at tiny size with sane output", async () => {
+  // Against HEAD, which every clone has: this checks the machinery (the
+  // copy of the tree, both processes per round, the figures), not a speed.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../bench/compare.ts", import.meta.url).pathname,
+      "--against=HEAD",
+      "--tiny",
+      "--rounds=1",
+      "--only=push,topics,latency-loopback",
+    ],
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success, "bench/compare.ts failed");
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  // A header, its rule, one row for push, one per topic size (two at tiny
+  // size), two for loopback latency; then the verdict.
+  assert.equal(lines.length, 2 + 1 + 2 + 2 + 1);
+  for (const row of lines.slice(2, -1)) {
+    assert.match(
+      row,
+      /^\| [^|]+ \| [^|]+ \| [\d,.]+ \| [\d,.]+ \| [\d.]+× \|$/,
+    );
+  }
+  assert.match(
+    lines.at(-1)!,
+    /^compare: (all 5 rows within 5% or better|\d of 5 rows more than 5% worse: )/,
+  );
+});
+
 const hasRedis = await new Deno.Command("redis-server", { args: ["--version"] })
   .output().then((out) => out.success).catch(() => false);
 const IN_CI = Deno.env.get("CI") === "true";

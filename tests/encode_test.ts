@@ -213,6 +213,28 @@ Deno.test("encodeEvent rejects bad fields with an error naming field and value",
       },
     );
   });
+  await t.step("a name that passed once does not let a bad one through", () => {
+    // encodeEvent remembers the last name it checked; each bad name below
+    // comes right after a good one, and each good one after a bad one.
+    for (const bad of ["tick\n", "tick\r", "tick\ud800", 7, "", "tick\n"]) {
+      assert.equal(
+        encodeEvent({ event: "tick", data: 1 }),
+        "event: tick\ndata: 1\n\n",
+      );
+      if (bad === "") {
+        // An empty name is allowed: it is the default type.
+        assert.equal(
+          encodeEvent({ event: "", data: 1 }),
+          "event: \ndata: 1\n\n",
+        );
+        continue;
+      }
+      assert.throws(
+        () => encodeEvent({ event: bad as string, data: 1 }),
+        { name: "TypeError", message: /^Cannot encode event: `event` / },
+      );
+    }
+  });
   await t.step("comments must be strings", () => {
     assert.throws(() => encodeComment(1 as unknown as string), {
       name: "TypeError",
