@@ -12,13 +12,7 @@
 // Writes bench/results/compare.json.
 
 import { parseArgs } from "node:util";
-import {
-  type IdleStage,
-  type Result,
-  spawn,
-  TITLES,
-  type TopicStage,
-} from "./run.ts";
+import { type Figure, figures, spawn } from "./run.ts";
 import { type Scenario, SCENARIOS, type Size } from "./scenario.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -26,67 +20,6 @@ const RESULTS = new URL("./results/", import.meta.url).pathname;
 const DEFAULT_AGAINST = "51c6945";
 /** A row is "slower elsewhere" past this: new ÷ old below 0.95. */
 const TOLERANCE = 0.95;
-
-/** One figure of one scenario's result, and which way is better. */
-interface Figure {
-  row: string;
-  value: number;
-  unit: string;
-  higherIsBetter: boolean;
-}
-
-/** The figures each scenario's ssekit result holds. */
-export function figures(result: Result): Figure[] {
-  const title = TITLES[result.scenario];
-  if (title !== undefined) {
-    return [{
-      row: title,
-      value: result.perSecond,
-      unit: "events/s",
-      higherIsBetter: true,
-    }];
-  }
-  switch (result.scenario) {
-    case "topics":
-      return (result.stages as TopicStage[]).map((stage) => ({
-        row: `topic send, ${stage.clients.toLocaleString("en-US")} clients`,
-        value: stage.medianUs,
-        unit: "µs median",
-        higherIsBetter: false,
-      }));
-    case "idle":
-      return (result.stages as IdleStage[]).map((stage) => ({
-        row: `idle, ${stage.connections.toLocaleString("en-US")} connections`,
-        value: stage.heapPerConnection,
-        unit: "JS heap B/conn",
-        higherIsBetter: false,
-      }));
-    case "latency":
-      return [{
-        row: "latency in process, median",
-        value: result.medianUs,
-        unit: "µs",
-        higherIsBetter: false,
-      }];
-    case "latency-loopback":
-      return [
-        {
-          row: "latency over loopback, median",
-          value: result.medianUs,
-          unit: "µs",
-          higherIsBetter: false,
-        },
-        {
-          row: "latency over loopback, p99",
-          value: result.p99Us,
-          unit: "µs",
-          higherIsBetter: false,
-        },
-      ];
-    default:
-      return [];
-  }
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

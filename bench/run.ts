@@ -4,6 +4,8 @@
 //
 //   --quick          smaller sizes, fewer rounds (about a minute)
 //   --only=a,b       only these scenarios
+//   --runs=N         N processes per implementation and scenario, in turn;
+//                    each row is the one whose main figure is their median
 //   --readme         also paste the tables into bench/README.md
 //   --check          exit non-zero if a target is missed
 //
@@ -54,6 +56,8 @@ export interface BenchResults {
   deno: string;
   size: Size;
   rounds: number;
+  /** Processes per implementation and scenario; each row is their median. */
+  runs?: number;
   results: Result[];
 }
 
@@ -62,6 +66,8 @@ export interface RunOptions {
   only?: Scenario[];
   /** One process per implementation (true), or per scenario (tests). */
   fresh?: boolean;
+  /** Processes per implementation and scenario (1). */
+  runs?: number;
   /** Called with a line of progress. */
   log?: (line: string) => void;
 }
@@ -111,21 +117,104 @@ async function machine(): Promise<string> {
   return `${navigator.hardwareConcurrency} × ${cpu}, ${Deno.build.os}`;
 }
 
+/** One figure of one scenario's result, and which way is better. */
+export interface Figure {
+  row: string;
+  value: number;
+  unit: string;
+  higherIsBetter: boolean;
+}
+
+/** The figures a scenario's result holds, its main one first. */
+export function figures(result: Result): Figure[] {
+  const title = TITLES[result.scenario];
+  if (title !== undefined) {
+    return [{
+      row: title,
+      value: result.perSecond,
+      unit: "events/s",
+      higherIsBetter: true,
+    }];
+  }
+  switch (result.scenario) {
+    case "topics":
+      return (result.stages as TopicStage[]).map((stage) => ({
+        row: `topic send, ${stage.clients.toLocaleString("en-US")} clients`,
+        value: stage.medianUs,
+        unit: "µs median",
+        higherIsBetter: false,
+      }));
+    case "idle":
+      return (result.stages as IdleStage[]).map((stage) => ({
+        row: `idle, ${stage.connections.toLocaleString("en-US")} connections`,
+        value: stage.heapPerConnection,
+        unit: "JS heap B/conn",
+        higherIsBetter: false,
+      }));
+    case "latency":
+      return [{
+        row: "latency in process, median",
+        value: result.medianUs,
+        unit: "µs",
+        higherIsBetter: false,
+      }];
+    case "latency-loopback":
+      return [
+        {
+          row: "latency over loopback, median",
+          value: result.medianUs,
+          unit: "µs",
+          higherIsBetter: false,
+        },
+        {
+          row: "latency over loopback, p99",
+          value: result.p99Us,
+          unit: "µs",
+          higherIsBetter: false,
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Of one implementation's results from several runs, the one whose main
+ * figure is the median, with every run's main figure as `runFigures`.
+ */
+function medianRun(runs: Result[]): Result {
+  const main = (result: Result) => figures(result)[0]?.value ?? 0;
+  const sorted = [...runs].sort((a, b) => main(a) - main(b));
+  return {
+    ...sorted[Math.floor(sorted.length / 2)],
+    runFigures: runs.map(main),
+  };
+}
+
 export async function runBench(options: RunOptions): Promise<BenchResults> {
-  const { size, fresh = true, log = () => {} } = options;
+  const { size, fresh = true, runs = 1, log = () => {} } = options;
   const results: Result[] = [];
   for (const scenario of options.only ?? SCENARIOS) {
     const impls = PLAN[scenario];
     const groups = fresh ? impls.map((impl) => [impl]) : [impls];
-    for (const group of groups) {
-      const start = performance.now();
-      results.push(...await spawn(scenario, group, size));
-      log(
-        `${scenario} ${group.join(",")}: ${
-          Math.round(performance.now() - start)
-        } ms`,
-      );
+    const byImpl = new Map<string, Result[]>(impls.map((impl) => [impl, []]));
+    for (let run = 0; run < runs; run++) {
+      // Each run starts with another implementation, so that none always
+      // follows the same one.
+      const first = run % groups.length;
+      for (const group of [...groups.slice(first), ...groups.slice(0, first)]) {
+        const start = performance.now();
+        for (const result of await spawn(scenario, group, size)) {
+          byImpl.get(result.impl)!.push(result);
+        }
+        log(
+          `${scenario} ${group.join(",")}${
+            runs > 1 ? ` (run ${run + 1} of ${runs})` : ""
+          }: ${Math.round(performance.now() - start)} ms`,
+        );
+      }
     }
+    for (const impl of impls) results.push(medianRun(byImpl.get(impl)!));
   }
   return {
     date: new Date().toISOString(),
@@ -133,6 +222,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
     size,
     rounds: SIZES[size].rounds,
+    runs,
     results,
   };
 }
@@ -270,6 +360,10 @@ export function markdown(bench: BenchResults): string {
   const lines = [
     `${bench.machine}; Deno ${bench.deno}; ${bench.size} sizes, median of ${bench.rounds} round(s)${
       SIZES[bench.size].warmUp ? " after a warm-up" : ""
+    }${
+      (bench.runs ?? 1) > 1
+        ? `, and of ${bench.runs} processes per implementation (the median one's row)`
+        : ""
     }; ${
       bench.date.slice(0, 10)
     }. Ratios are to the per-event baseline of the same run.`,
@@ -406,14 +500,22 @@ if (import.meta.main) {
       readme: { type: "boolean", default: false },
       check: { type: "boolean", default: false },
       only: { type: "string" },
+      runs: { type: "string", default: "1" },
     },
   });
   const only = values.only?.split(",") as Scenario[] | undefined;
   for (const scenario of only ?? []) {
     if (!SCENARIOS.includes(scenario)) throw new Error(`Unknown ${scenario}`);
   }
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new RangeError(
+      `--runs must be a positive integer, got ${values.runs}`,
+    );
+  }
   const bench = await runBench({
     size: values.quick ? "quick" : "full",
+    runs,
     only,
     log: (line) => console.error(line),
   });

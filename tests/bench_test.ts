@@ -124,6 +124,23 @@ Deno.test({
   },
 });
 
+Deno.test("with several runs, each row is the median run's", async () => {
+  const bench = await runBench({
+    size: "tiny",
+    fresh: false,
+    runs: 3,
+    only: ["push"],
+  });
+  assert.equal(bench.runs, 3);
+  assert.ok(bench.results.length >= 3);
+  for (const row of bench.results) {
+    assert.equal(row.runFigures.length, 3, row.impl);
+    const sorted = [...row.runFigures].sort((a: number, b: number) => a - b);
+    assert.equal(row.perSecond, sorted[1], row.impl);
+  }
+  assert.match(markdown(bench), /and of 3 processes per implementation/);
+});
+
 Deno.test("the parser benchmark runs at tiny size with sane output", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
