@@ -40,10 +40,20 @@ export class Audience {
     }
   }
 
+  /** Forgets every client. */
+  clear(): void {
+    this.#all.clear();
+    this.#everyone.clear();
+    this.#topics.clear();
+  }
+
   delete(client: Client): void {
     this.#all.delete(client);
-    this.#everyone.delete(client);
-    for (const topic of client.topics ?? []) {
+    if (client.topics === undefined) {
+      this.#everyone.delete(client);
+      return;
+    }
+    for (const topic of client.topics) {
       const clients = this.#topics.get(topic);
       clients?.delete(client);
       if (clients?.size === 0) this.#topics.delete(topic);

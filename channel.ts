@@ -517,7 +517,12 @@ export class SseChannel {
     this.#flush();
     this.#closed = true;
     this.#scheme.close();
-    for (const client of this.#clients) client.writer.close();
+    // The clients go all at once: each writer's end then only counts its
+    // client (see `#remove`), which is most of the cost of a close.
+    const clients = [...this.#clients];
+    this.#clients.clear();
+    this.#waiting.clear();
+    for (const client of clients) client.writer.close();
     this.#ready.resolve();
   }
 
@@ -550,9 +555,10 @@ export class SseChannel {
   #remove(client: Client): void {
     this.#counts.disconnects++;
     this.#bytesOfGone += writerInternals.sent(client.writer);
+    this.#caughtUp(client);
+    if (this.#closed) return; // close() emptied the sets
     this.#clients.delete(client);
     this.#waiting.delete(client);
-    this.#caughtUp(client);
   }
 
   /**
@@ -666,9 +672,11 @@ export class SseChannel {
   /** The client is no longer ahead of this instance. */
   #caughtUp(client: Client): void {
     client.ahead = undefined;
-    clearTimeout(client.timer);
-    client.timer = undefined;
-    this.#ahead.delete(client);
+    if (client.timer !== undefined) {
+      clearTimeout(client.timer);
+      client.timer = undefined;
+    }
+    if (this.#ahead.size !== 0) this.#ahead.delete(client);
   }
 
   #broadcastReset(reason: string): void {

@@ -678,8 +678,8 @@ export class SseWriter {
     this.#waiting = false;
     if (how === "flush" && this.#queued !== "") this.#seal();
     // Dropped or gone: what is queued is not worth encoding.
-    const parts = how === "flush" ? this.#parts : [];
-    this.#parts = [];
+    const parts = this.#parts;
+    if (parts.length !== 0) this.#parts = [];
     this.#partsUnits = 0;
     this.#queued = "";
     this.#queuedBytes = undefined;
@@ -687,9 +687,11 @@ export class SseWriter {
     SseWriter.#leaveKeepAlive(this);
     if (how !== "gone") {
       try {
-        for (const part of parts) {
-          this.#controller.enqueue(part.bytes);
-          this.#sent += part.bytes.byteLength;
+        if (how === "flush") {
+          for (const part of parts) {
+            this.#controller.enqueue(part.bytes);
+            this.#sent += part.bytes.byteLength;
+          }
         }
         this.#controller.close();
       } catch {

@@ -369,3 +369,24 @@ Deno.test("A client ahead of its instance on a quiet topic is not reset once the
     "mine",
   ]]);
 });
+
+Deno.test("close() clears the catch-up timer of a client ahead of its instance", async () => {
+  const planes = [new ManualBackplane(), new ManualBackplane()];
+  planes[0].peer = planes[1];
+  planes[1].peer = planes[0];
+  const [a, b] = planes.map((backplane) =>
+    new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 60_000 })
+  );
+  for (const plane of planes) plane.deliverOne();
+  a.send({ data: "one" });
+  const id = a.send({ data: "two" });
+  planes[1].deliverOne(); // b has one; the client comes with two
+  const client = listen(b, id);
+  await delay(0);
+  a.close();
+  b.close(); // a timer left running would fail the sanitizer
+  await client.done;
+  assert.deepEqual(client.events, []);
+  assert.equal(b.stats.clients, 0);
+  assert.equal(b.stats.disconnects, 1);
+});

@@ -74,3 +74,33 @@ Deno.test("SseChannel.stats gives a new plain object that counts bytes of client
   channel.close();
   await client.done;
 });
+
+Deno.test("SseChannel.close() counts each client once and calls each onClose once", async () => {
+  const channel = new SseChannel({ keepAlive: 0 });
+  const sizes: number[] = [];
+  const onClose = () => sizes.push(channel.size);
+  const clients = Array.from({ length: 6 }, (_, i) => {
+    const topics = i % 2 ? ["news"] : undefined;
+    const response = channel.connect(new Request("http://x/"), {
+      topics,
+      onClose,
+    });
+    return new Response(response.body).text();
+  });
+  channel.send({ data: "all" });
+  channel.send({ data: "headline" }, { topic: "news" });
+  await delay(0);
+  const before = channel.stats;
+  channel.close();
+  channel.close();
+  const read = (await Promise.all(clients))
+    .reduce((sum, text) => sum + ENCODER.encode(text).length, 0);
+  // The clients go at once: each onClose already sees none left.
+  assert.deepEqual(sizes, [0, 0, 0, 0, 0, 0]);
+  assert.equal(before.bytes, read);
+  assert.deepEqual(channel.stats, {
+    ...before,
+    clients: 0,
+    disconnects: 6,
+  });
+});
