@@ -7,6 +7,7 @@ import {
   type SseBackplane,
   type SseBackplaneMessage,
   SseChannel,
+  type SseChannelOptions,
 } from "../mod.ts";
 import { delay, listen } from "./util.ts";
 import { StreamReader } from "./stream_reader.ts";
@@ -29,13 +30,16 @@ class ManualBackplane implements SseBackplane {
   close(): void {}
 }
 
-/** Two channels whose backplanes deliver only when the test says. */
-function twoInstances() {
+/**
+ * Two channels whose backplanes deliver only when the test says, with
+ * `options` for both (no keep-alive unless they say).
+ */
+function twoInstances(options: SseChannelOptions = {}) {
   const planes = [new ManualBackplane(), new ManualBackplane()];
   planes[0].peer = planes[1];
   planes[1].peer = planes[0];
   const channels = planes.map((backplane) =>
-    new SseChannel({ backplane, keepAlive: 0 })
+    new SseChannel({ keepAlive: 0, ...options, backplane })
   );
   return { planes, channels };
 }
@@ -273,12 +277,7 @@ Deno.test("A client far ahead of its instance is reset at once, and a near one a
   await t.step(
     "a little ahead, never caught up: after catchUpTimeout",
     async () => {
-      const planes = [new ManualBackplane(), new ManualBackplane()];
-      planes[0].peer = planes[1];
-      planes[1].peer = planes[0];
-      const [a, b] = planes.map((backplane) =>
-        new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 20 })
-      );
+      const { planes, channels: [a, b] } = twoInstances({ catchUpTimeout: 20 });
       for (const plane of planes) plane.deliverOne();
       a.send({ data: "one" });
       const id = a.send({ data: "two" });
@@ -347,12 +346,7 @@ Deno.test("A client ahead of its instance gets with each event the id of what it
 });
 
 Deno.test("A client ahead of its instance on a quiet topic is not reset once the instance caught up", async () => {
-  const planes = [new ManualBackplane(), new ManualBackplane()];
-  planes[0].peer = planes[1];
-  planes[1].peer = planes[0];
-  const [a, b] = planes.map((backplane) =>
-    new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 30 })
-  );
+  const { planes, channels: [a, b] } = twoInstances({ catchUpTimeout: 30 });
   for (const plane of planes) plane.deliverOne();
   a.send({ data: "a1" }, { topic: "other" });
   const ahead = a.send({ data: "a2" }, { topic: "other" });
@@ -371,12 +365,7 @@ Deno.test("A client ahead of its instance on a quiet topic is not reset once the
 });
 
 Deno.test("close() clears the catch-up timer of a client ahead of its instance", async () => {
-  const planes = [new ManualBackplane(), new ManualBackplane()];
-  planes[0].peer = planes[1];
-  planes[1].peer = planes[0];
-  const [a, b] = planes.map((backplane) =>
-    new SseChannel({ backplane, keepAlive: 0, catchUpTimeout: 60_000 })
-  );
+  const { planes, channels: [a, b] } = twoInstances({ catchUpTimeout: 60_000 });
   for (const plane of planes) plane.deliverOne();
   a.send({ data: "one" });
   const id = a.send({ data: "two" });
