@@ -177,6 +177,7 @@ async function inProcess(impl: Impl, size: Size, awaitEach: boolean) {
 async function fanout(impl: Impl, size: Size) {
   const { events, clients } = SIZES[size].fanout;
   const expected = tickBytes(1, events);
+  // Short rounds: three times as many, and more until 2 s have passed.
   const budget = size === "tiny" ? 0 : 2000;
   const result = await rounds(
     size,
@@ -210,7 +211,7 @@ async function fanout(impl: Impl, size: Size) {
     },
     3,
     budget,
-  ); // short rounds: more of them
+  );
   return { ...result, clients, ...throughput(events * clients, result) };
 }
 

@@ -2,6 +2,7 @@
 // timing is asserted: only that each scenario ran and its numbers are sane.
 import assert from "node:assert/strict";
 import { chart } from "../bench/chart.ts";
+import { gcTrace, liveMidRound } from "../bench/gc.ts";
 import { markdown, runBench, summary, targets } from "../bench/run.ts";
 import { SCENARIOS } from "../bench/scenario.ts";
 
@@ -173,4 +174,15 @@ Deno.test("the parser benchmark runs at tiny size with sane output", async () =>
       /^\| (ticks|tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \| [\d.]+× \|$/,
     );
   }
+});
+
+Deno.test("bench/gc.ts sums a scenario's scavenges and reads a snapshot taken mid-round", async () => {
+  const trace = await gcTrace("loopback-50", "ssekit", "tiny");
+  // Even a tiny run allocates enough for a scavenge or two.
+  assert.ok(trace.scavenges > 0, "the trace had scavenges");
+  assert.ok(trace.pauseMs > 0 && Number.isFinite(trace.pauseMs));
+  assert.ok(trace.survivedBytes > 0 && trace.promotedBytes >= 0);
+  const live = await liveMidRound("ssekit", "tiny");
+  assert.ok(live.liveBytes > 1e6, `${live.liveBytes} B live`);
+  assert.ok(live.ropes > 0, "queued text is held as ropes");
 });
