@@ -204,19 +204,8 @@ export function encodeEvent(event: SseEvent): string {
     );
   }
   const { event: name, data, id, retry } = event;
-  let text = "";
   if (name !== undefined) {
-    if (name !== checkedName) {
-      if (typeof name !== "string") {
-        throw new TypeError(
-          `Cannot encode event: \`event\` must be a string, got ${
-            describe(name)
-          }`,
-        );
-      }
-      checkOneLine("Cannot encode event", "event", name);
-      checkedName = name;
-    }
+    if (name !== checkedName) checkName(name);
     if (data === undefined) {
       throw new TypeError(
         `Cannot encode event: \`event\` ${
@@ -224,51 +213,80 @@ export function encodeEvent(event: SseEvent): string {
         } has no \`data\`, so clients would never dispatch it`,
       );
     }
-    text = `event: ${name}\n`;
   }
-  if (id !== undefined) {
-    if (typeof id === "number") {
-      if (!Number.isFinite(id)) {
-        throw new RangeError(
-          `Cannot encode event: \`id\` must be a finite number, got ${id}`,
-        );
-      }
-    } else if (typeof id !== "string") {
+  if (id !== undefined) checkId(id);
+  if (retry !== undefined) checkRetry(retry);
+  // Each shape is one template literal. Building the text field by field
+  // made more strings per event, and over 50 busy connections
+  // that was most of what ssekit cost beyond the coalesced limit
+  // (bench/README.md, loopback).
+  if (data === undefined) {
+    if (id === undefined && retry === undefined) {
       throw new TypeError(
-        `Cannot encode event: \`id\` must be a string or a number, got ${
-          describe(id)
-        }`,
-      );
-    } else {
-      checkOneLine("Cannot encode event", "id", id, true);
-    }
-    text += `id: ${id}\n`;
-  }
-  if (retry !== undefined) {
-    if (typeof retry !== "number") {
-      throw new TypeError(
-        `Cannot encode event: \`retry\` must be a number, got ${
-          describe(retry)
-        }`,
+        "Cannot encode event: it has none of `event`, `data`, `id` and `retry`",
       );
     }
-    checkInteger("Cannot encode event", "retry", retry, {
-      rule: "a non-negative integer of milliseconds",
-    });
-    text += `retry: ${retry}\n`;
+    return `${id === undefined ? "" : `id: ${id}\n`}${
+      retry === undefined ? "" : `retry: ${retry}\n`
+    }\n`;
   }
-  if (data !== undefined) {
+  if (retry !== undefined || typeof data === "string") {
     // JSON never holds a raw line break, so only strings need splitting.
-    text += typeof data === "string"
-      ? encodeLines("data", data)
-      : `data: ${stringifyData(data)}\n`;
+    return `${name === undefined ? "" : `event: ${name}\n`}${
+      id === undefined ? "" : `id: ${id}\n`
+    }${retry === undefined ? "" : `retry: ${retry}\n`}${
+      typeof data === "string"
+        ? encodeLines("data", data)
+        : `data: ${stringifyData(data)}\n`
+    }\n`;
   }
-  if (text === "") {
+  if (name === undefined) {
+    return id === undefined
+      ? `data: ${stringifyData(data)}\n\n`
+      : `id: ${id}\ndata: ${stringifyData(data)}\n\n`;
+  }
+  return id === undefined
+    ? `event: ${name}\ndata: ${stringifyData(data)}\n\n`
+    : `event: ${name}\nid: ${id}\ndata: ${stringifyData(data)}\n\n`;
+}
+
+function checkName(name: unknown): void {
+  if (typeof name !== "string") {
     throw new TypeError(
-      "Cannot encode event: it has none of `event`, `data`, `id` and `retry`",
+      `Cannot encode event: \`event\` must be a string, got ${describe(name)}`,
     );
   }
-  return text + "\n";
+  checkOneLine("Cannot encode event", "event", name);
+  checkedName = name;
+}
+
+function checkId(id: unknown): void {
+  if (typeof id === "number") {
+    if (!Number.isFinite(id)) {
+      throw new RangeError(
+        `Cannot encode event: \`id\` must be a finite number, got ${id}`,
+      );
+    }
+  } else if (typeof id !== "string") {
+    throw new TypeError(
+      `Cannot encode event: \`id\` must be a string or a number, got ${
+        describe(id)
+      }`,
+    );
+  } else {
+    checkOneLine("Cannot encode event", "id", id, true);
+  }
+}
+
+function checkRetry(retry: unknown): void {
+  if (typeof retry !== "number") {
+    throw new TypeError(
+      `Cannot encode event: \`retry\` must be a number, got ${describe(retry)}`,
+    );
+  }
+  checkInteger("Cannot encode event", "retry", retry, {
+    rule: "a non-negative integer of milliseconds",
+  });
 }
 
 /**
