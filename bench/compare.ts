@@ -72,6 +72,8 @@ export interface Comparison {
   new: number;
   /** New ÷ old as a speed (or size) ratio: above 1 is better. */
   ratio: number;
+  oldRounds?: number[];
+  newRounds?: number[];
 }
 
 export async function compare(options: {
@@ -113,6 +115,8 @@ export async function compare(options: {
           old: median(values.old.map((figures) => figures[i].value)),
           new: median(values.new.map((figures) => figures[i].value)),
           ratio: median(ratios),
+          oldRounds: values.old.map((figures) => figures[i].value),
+          newRounds: values.new.map((figures) => figures[i].value),
         });
       });
     }
