@@ -97,7 +97,7 @@ async function drain(
   }
 }
 
-interface Round {
+export interface Round {
   ms: number;
   bytes: number;
   chunks: number;
@@ -150,68 +150,83 @@ function throughput(count: number, result: { ms: number }) {
   };
 }
 
-/** In process: N events written, the body read by a reader loop. */
-async function inProcess(impl: Impl, size: Size, awaitEach: boolean) {
+/**
+ * One round in process: N events written (each awaited, or not), the body
+ * read by a reader loop.
+ */
+export async function inProcessRound(
+  impl: Impl,
+  size: Size,
+  awaitEach: boolean,
+): Promise<Round> {
   const n = SIZES[size].events;
   const expected = tickBytes(1, n);
-  const result = await rounds(size, async () => {
-    const start = performance.now();
-    const sink = impl.open(new Request(URL_));
-    const reading = drain(sink.response.body!);
-    if (awaitEach) {
-      for (let i = 1; i <= n; i++) await sink.write(tick(i));
-    } else {
-      let last: Promise<void> | undefined;
-      for (let i = 1; i <= n; i++) last = sink.write(tick(i));
-      await last;
-    }
-    sink.close();
-    const { bytes, chunks } = await reading;
-    check(bytes === expected, `Got ${bytes} bytes, expected ${expected}`);
-    return { ms: performance.now() - start, bytes, chunks };
-  });
-  return { ...result, ...throughput(n, result) };
+  const start = performance.now();
+  const sink = impl.open(new Request(URL_));
+  const reading = drain(sink.response.body!);
+  if (awaitEach) {
+    for (let i = 1; i <= n; i++) await sink.write(tick(i));
+  } else {
+    let last: Promise<void> | undefined;
+    for (let i = 1; i <= n; i++) last = sink.write(tick(i));
+    await last;
+  }
+  sink.close();
+  const { bytes, chunks } = await reading;
+  check(bytes === expected, `Got ${bytes} bytes, expected ${expected}`);
+  return { ms: performance.now() - start, bytes, chunks };
+}
+
+/** In process: N events written, the body read by a reader loop. */
+async function inProcess(impl: Impl, size: Size, awaitEach: boolean) {
+  const result = await rounds(
+    size,
+    () => inProcessRound(impl, size, awaitEach),
+  );
+  return { ...result, ...throughput(SIZES[size].events, result) };
+}
+
+/**
+ * One fan-out round: C clients connect and wait, M events are sent back to
+ * back, and the time until every client has read them all.
+ */
+export async function fanoutRound(impl: Impl, size: Size): Promise<Round> {
+  const { events, clients } = SIZES[size].fanout;
+  const expected = tickBytes(1, events);
+  const group = impl.fanout();
+  const readers = Array.from(
+    { length: clients },
+    () => drain(group.connect(new Request(URL_)).body!),
+  );
+  // Every client connected and waits for events, as served ones would.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const start = performance.now();
+  for (let i = 1; i <= events; i++) group.send(tick(i));
+  group.close();
+  const results = await Promise.all(readers);
+  const ms = performance.now() - start;
+  for (const { bytes } of results) {
+    // A channel may greet a new client with its position before the
+    // events, and number them itself: `id: k2f9x1-12` is 8 bytes longer
+    // than the tick's own `id: 12`, at most.
+    check(
+      bytes >= expected && bytes <= expected + 64 + events * 8,
+      `Got ${bytes} bytes, expected ${expected}`,
+    );
+  }
+  return {
+    ms,
+    bytes: expected,
+    chunks: results.reduce((sum, r) => sum + r.chunks, 0) / clients,
+  };
 }
 
 /** Fan-out: M events sent back to back to C clients read in process. */
 async function fanout(impl: Impl, size: Size) {
   const { events, clients } = SIZES[size].fanout;
-  const expected = tickBytes(1, events);
   // Short rounds: three times as many, and more until 2 s have passed.
   const budget = size === "tiny" ? 0 : 2000;
-  const result = await rounds(
-    size,
-    async () => {
-      const group = impl.fanout();
-      const readers = Array.from(
-        { length: clients },
-        () => drain(group.connect(new Request(URL_)).body!),
-      );
-      // Every client connected and waits for events, as served ones would.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      const start = performance.now();
-      for (let i = 1; i <= events; i++) group.send(tick(i));
-      group.close();
-      const results = await Promise.all(readers);
-      const ms = performance.now() - start;
-      for (const { bytes } of results) {
-        // A channel may greet a new client with its position before the
-        // events, and number them itself: `id: k2f9x1-12` is 8 bytes longer
-        // than the tick's own `id: 12`, at most.
-        check(
-          bytes >= expected && bytes <= expected + 64 + events * 8,
-          `Got ${bytes} bytes, expected ${expected}`,
-        );
-      }
-      return {
-        ms,
-        bytes: expected,
-        chunks: results.reduce((sum, r) => sum + r.chunks, 0) / clients,
-      };
-    },
-    3,
-    budget,
-  );
+  const result = await rounds(size, () => fanoutRound(impl, size), 3, budget);
   return { ...result, clients, ...throughput(events * clients, result) };
 }
 

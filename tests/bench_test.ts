@@ -186,3 +186,25 @@ Deno.test("bench/gc.ts sums a scenario's scavenges and reads a snapshot taken mi
   assert.ok(live.liveBytes > 1e6, `${live.liveBytes} B live`);
   assert.ok(live.ropes > 0, "queued text is held as ropes");
 });
+
+Deno.test("bench/interleave.ts runs two implementations' rounds in one process", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      new URL("../bench/interleave.ts", import.meta.url).pathname,
+      "--scenario=fanout",
+      "--impls=coalesced,ssekit",
+      "--rounds=3",
+      "--size=tiny",
+    ],
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success, "bench/interleave.ts failed");
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(result.impls, ["coalesced", "ssekit"]);
+  assert.equal(result.rounds, 3);
+  for (const ms of result.medianMs) assert.ok(ms > 0 && Number.isFinite(ms));
+  assert.ok(result.ratio > 0 && Number.isFinite(result.ratio));
+});
