@@ -86,6 +86,18 @@ export interface SseClientInit
    */
   reconnect?: "always" | "dropped" | "never";
   /**
+   * How long an open stream may send nothing at all, not even a comment,
+   * before the client takes the connection for dead and reconnects, in
+   * milliseconds; 0 waits for ever, as `EventSource` does. A connection
+   * whose other end vanished (a proxy or a laptop gone, no FIN sent) looks
+   * just like a quiet one otherwise. Time the app spends before taking the
+   * messages it has does not count. An ssekit server sends a comment after
+   * 5 s of silence, so 15000 finds a dead connection within 15 s.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+  /**
    * The id to send as `Last-Event-ID` on the first request, to resume
    * where an earlier client stopped. No CR, LF or NUL.
    *
@@ -128,6 +140,7 @@ export interface CheckedInit {
   fetch: (input: string, init: RequestInit) => Promise<Response>;
   reconnect: "always" | "dropped" | "never";
   retry: number;
+  idleTimeout: number;
   retryMax: number;
   lastEventId: string;
 }
@@ -183,6 +196,7 @@ export function checkClientInit(
     retry = 3000,
     retryMax = 30_000,
     reconnect = "always",
+    idleTimeout = 0,
     lastEventId = "",
     maxEventSize: _,
     onMessage,
@@ -198,6 +212,10 @@ export function checkClientInit(
     min: 1,
     max: MAX_TIMER_DELAY,
     rule: `milliseconds from 1 to ${MAX_TIMER_DELAY}`,
+  });
+  checkInteger(action, "idleTimeout", idleTimeout, {
+    max: MAX_TIMER_DELAY,
+    rule: `milliseconds from 0 to ${MAX_TIMER_DELAY}`,
   });
   if (!RECONNECT.includes(reconnect)) {
     throw new TypeError(
@@ -246,6 +264,7 @@ export function checkClientInit(
     reconnect,
     retry,
     retryMax,
+    idleTimeout,
     lastEventId,
   };
 }

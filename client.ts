@@ -91,7 +91,9 @@ function call<T>(callback: (value: T) => void, value: T): void {
  *   `Last-Event-ID` set to the last id it received. Failures in a row wait
  *   twice as long each time, with jitter (between half and all of the
  *   doubled wait, never under `retry`), up to `retryMax` ms. `reconnect`
- *   chooses when to reconnect at all.
+ *   chooses when to reconnect at all. With `idleTimeout`, a stream that
+ *   sends nothing for that long counts as dropped, so that a connection
+ *   whose other end vanished without a word is found.
  * - **Stops** for good, with `error` set and the iteration throwing it, on
  *   a status other than 2xx or a content type other than
  *   `text/event-stream` ({@linkcode SseResponseError}), on a line or event
@@ -139,6 +141,7 @@ export class SseClient extends EventTarget
   #reconnect: "always" | "dropped" | "never";
   #retry: number;
   #retryMax: number;
+  #idleTimeout: number;
   #maxEventSize: number;
   #onMessage: ((message: SseMessage) => void) | undefined;
   #onReset: ((reason: string) => void) | undefined;
@@ -170,6 +173,7 @@ export class SseClient extends EventTarget
     this.#reconnect = checked.reconnect;
     this.#retry = checked.retry;
     this.#retryMax = checked.retryMax;
+    this.#idleTimeout = checked.idleTimeout;
     this.#lastEventId = checked.lastEventId;
     this.#maxEventSize = checkMaxEventSize(CREATE, init.maxEventSize);
     this.#onMessage = init.onMessage;
@@ -301,8 +305,8 @@ export class SseClient extends EventTarget
 
   /**
    * Reads one stream to its end: resolves with `undefined` when the server
-   * ended it, with the error when it broke off; throws when the server
-   * overran `maxEventSize`.
+   * ended it, with the error when it broke off or sent nothing for
+   * `idleTimeout` ms; throws when the server overran `maxEventSize`.
    */
   async #read(body: ReadableStream<Uint8Array> | null): Promise<unknown> {
     if (body === null) return undefined;
@@ -312,14 +316,40 @@ export class SseClient extends EventTarget
       this.#lastEventId,
     );
     const reader = body.getReader();
+    const idle = this.#idleTimeout;
+    /** When the read under way began (`Date.now()`); -1 between reads. */
+    let readSince = -1;
+    let idleError: DOMException | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // One timer for the whole stream, not one per read: when it fires, it
+    // looks how long the read under way has waited, and sets itself again
+    // for the rest of `idle`.
+    const look = () => {
+      const waited = readSince === -1 ? 0 : Date.now() - readSince;
+      if (waited < idle) {
+        timer = setTimeout(look, idle - waited);
+        return;
+      }
+      timer = undefined;
+      idleError = new DOMException(
+        `Cannot read event stream: nothing came for ${idle} ms (\`idleTimeout\`)`,
+        "TimeoutError",
+      );
+      reader.cancel(idleError).catch(() => {});
+    };
+    if (idle > 0) timer = setTimeout(look, idle);
     try {
       for (;;) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
+          if (idle > 0) readSince = Date.now();
           chunk = await reader.read();
         } catch (error) {
-          return error ?? new Error("The connection was lost");
+          return idleError ?? error ?? new Error("The connection was lost");
+        } finally {
+          readSince = -1;
         }
+        if (idleError !== undefined) return idleError;
         if (chunk.done || this.#closed()) return undefined;
         try {
           parser.feed(chunk.value);
@@ -332,6 +362,7 @@ export class SseClient extends EventTarget
         await this.#inbox.drained();
       }
     } finally {
+      clearTimeout(timer);
       reader.cancel().catch(() => {});
     }
   }

@@ -1,10 +1,11 @@
 // SseClient when things go wrong: refusals (500, 204, text/html), a server
 // that sends a 10 MB line without a newline, connections refused again and
-// again, and an abort or close() at each point of the client's life. The
-// sanitizers check that nothing is left behind: no timer, no connection.
+// again, a stream that goes silent (idleTimeout), and an abort or close() at
+// each point of the client's life. The sanitizers check that nothing is
+// left behind: no timer, no connection.
 import assert from "node:assert/strict";
 import { SseClient, type SseMessage, SseResponseError } from "../mod.ts";
-import { within, withServer } from "./util.ts";
+import { delay, within, withServer } from "./util.ts";
 
 /** Reads `client` to its end: the messages and what it threw, if anything. */
 async function drain(client: SseClient) {
@@ -260,4 +261,117 @@ Deno.test("SseClient caps a server's retry at the longest timer", async () => {
   assert.equal(client.retry, 2_147_483_647);
   assert.equal(client.retryDelay, 2_147_483_647);
   client.close(); // and the timer with it: the sanitizer checks
+});
+
+Deno.test("SseClient with idleTimeout takes a stream that goes silent for dead, lets it go and resumes", async () => {
+  const lastIds: (string | null)[] = [];
+  let silentGone!: () => void;
+  const silentCancelled = new Promise<void>((resolve) => silentGone = resolve);
+  await withServer((request) => {
+    lastIds.push(request.headers.get("last-event-id"));
+    const headers = { "content-type": "text/event-stream" };
+    if (lastIds.length === 1) {
+      // One event, then nothing at all, the connection held open: what a
+      // client sees when the far end vanished without closing it.
+      return new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode("id: 1\ndata: a\n\n"));
+          },
+          cancel: () => silentGone(),
+        }),
+        { headers },
+      );
+    }
+    return new Response("id: 2\ndata: b\n\n", { headers });
+  }, async (url) => {
+    const client = new SseClient(url, {
+      idleTimeout: 200,
+      retry: 10,
+      reconnect: "dropped",
+    });
+    let retryError: unknown;
+    client.addEventListener("statechange", () => {
+      if (client.state === "retrying") retryError = client.error;
+    });
+    const { messages, error } = await within(
+      drain(client),
+      5000,
+      "the client read both streams",
+    );
+    assert.equal(error, undefined);
+    assert.deepEqual(messages.map((m) => [m.data, m.lastEventId]), [
+      ["a", "1"],
+      ["b", "2"],
+    ]);
+    assert.deepEqual(lastIds, [null, "1"]);
+    assert.ok(retryError instanceof DOMException);
+    assert.equal(retryError.name, "TimeoutError");
+    assert.equal(
+      retryError.message,
+      "Cannot read event stream: nothing came for 200 ms (`idleTimeout`)",
+    );
+    // The silent stream was cancelled, so its connection was let go.
+    await within(silentCancelled, 5000, "the silent stream cancelled");
+  });
+});
+
+Deno.test("SseClient with idleTimeout and reconnect: never stops with the timeout", async () => {
+  await withServer(() =>
+    new Response(
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(": hello\n\n"));
+        },
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    ), async (url) => {
+    const { messages, error } = await within(
+      drain(new SseClient(url, { idleTimeout: 100, reconnect: "never" })),
+      5000,
+      "the client stopped",
+    );
+    assert.deepEqual(messages, []);
+    assert.ok(error instanceof DOMException && error.name === "TimeoutError");
+  });
+});
+
+Deno.test("SseClient's idleTimeout does not count the time the app takes over its messages", async () => {
+  let requests = 0;
+  await withServer(() => {
+    requests++;
+    const encoder = new TextEncoder();
+    let timer: ReturnType<typeof setTimeout>;
+    return new Response(
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(encoder.encode("data: 1\n\ndata: 2\n\n"));
+          // The third comes after longer than idleTimeout, but while the
+          // app still holds the second message untaken.
+          timer = setTimeout(() => {
+            controller.enqueue(encoder.encode("data: 3\n\n"));
+            controller.close();
+          }, 400);
+        },
+        cancel: () => clearTimeout(timer),
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  }, async (url) => {
+    const client = new SseClient(url, {
+      idleTimeout: 250,
+      reconnect: "dropped",
+    });
+    const data: string[] = [];
+    for await (const message of client) {
+      data.push(message.data);
+      if (data.length === 3) break; // the test has failed if 3 is not third
+      // Holding the first message keeps the second untaken: the client
+      // does not read meanwhile, so this is not idle time.
+      if (message.data === "1") await delay(600);
+    }
+    assert.deepEqual(data, ["1", "2", "3"]);
+    assert.equal(requests, 1, "no reconnect");
+    assert.equal(client.error, undefined);
+  });
 });

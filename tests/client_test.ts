@@ -288,6 +288,12 @@ Deno.test("SseClient rejects bad input, naming the field and the value", () => {
       ),
     ],
     [
+      create({ idleTimeout: 1.5 }),
+      new RangeError(
+        "Cannot create SseClient: `idleTimeout` must be milliseconds from 0 to 2147483647, got 1.5",
+      ),
+    ],
+    [
       create({ retryMax: 0 }),
       new RangeError(
         "Cannot create SseClient: `retryMax` must be milliseconds from 1 to 2147483647, got 0",
