@@ -216,10 +216,9 @@ export function encodeEvent(event: SseEvent): string {
   }
   if (id !== undefined) checkId(id);
   if (retry !== undefined) checkRetry(retry);
-  // Each shape is one template literal. Building the text field by field
-  // made more strings per event, and over 50 busy connections
-  // that was most of what ssekit cost beyond the coalesced limit
-  // (bench/README.md, loopback).
+  // Each shape is one template literal: building the text field by field
+  // made more strings per event, which the garbage collector paid for with
+  // 50 busy connections (bench/README.md, loopback).
   if (data === undefined) {
     if (id === undefined && retry === undefined) {
       throw new TypeError(
@@ -250,6 +249,7 @@ export function encodeEvent(event: SseEvent): string {
     : `event: ${name}\nid: ${id}\ndata: ${stringifyData(data)}\n\n`;
 }
 
+/** Checks an event name, and remembers it as `checkedName` if it passes. */
 function checkName(name: unknown): void {
   if (typeof name !== "string") {
     throw new TypeError(

@@ -72,8 +72,9 @@ export interface Comparison {
   new: number;
   /** New ÷ old as a speed (or size) ratio: above 1 is better. */
   ratio: number;
-  oldRounds?: number[];
-  newRounds?: number[];
+  /** Each round's figure for the old tree and for this one, in order. */
+  oldRounds: number[];
+  newRounds: number[];
 }
 
 export async function compare(options: {
@@ -105,18 +106,19 @@ export async function compare(options: {
         log(`${scenario}: round ${round + 1} of ${rounds}`);
       }
       values.new[0].forEach((figure, i) => {
-        const ratios = values.new.map((figures, round) => {
-          const [n, o] = [figures[i].value, values.old[round][i].value];
-          return figure.higherIsBetter ? n / o : o / n;
-        });
+        const oldRounds = values.old.map((figures) => figures[i].value);
+        const newRounds = values.new.map((figures) => figures[i].value);
+        const ratios = newRounds.map((n, round) =>
+          figure.higherIsBetter ? n / oldRounds[round] : oldRounds[round] / n
+        );
         out.push({
           row: figure.row,
           unit: figure.unit,
-          old: median(values.old.map((figures) => figures[i].value)),
-          new: median(values.new.map((figures) => figures[i].value)),
+          old: median(oldRounds),
+          new: median(newRounds),
           ratio: median(ratios),
-          oldRounds: values.old.map((figures) => figures[i].value),
-          newRounds: values.new.map((figures) => figures[i].value),
+          oldRounds,
+          newRounds,
         });
       });
     }

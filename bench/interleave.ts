@@ -16,7 +16,7 @@
 // 1, the second is faster).
 
 import { parseArgs } from "node:util";
-import { IMPLS } from "./impls.ts";
+import { type Impl, IMPLS } from "./impls.ts";
 import {
   fanoutRound,
   inProcessRound,
@@ -30,10 +30,7 @@ const ROUNDS = {
   fanout: (impl, size) => fanoutRound(impl, size),
   stream: (impl, size) => inProcessRound(impl, size, false),
   push: (impl, size) => inProcessRound(impl, size, true),
-} satisfies Record<
-  string,
-  (impl: typeof IMPLS[string], size: Size) => Promise<Round>
->;
+} satisfies Record<string, (impl: Impl, size: Size) => Promise<Round>>;
 
 declare const gc: (() => void) | undefined;
 
