@@ -475,9 +475,10 @@ export class SseWriter {
   /**
    * What a busy client has not read yet beyond `#queued`, oldest first,
    * encoded in parts of about `PART_SIZE` as the queue grows: a long burst
-   * never becomes one string, and each part goes out as one chunk.
+   * never becomes one string, and each part goes out as one chunk. Made
+   * with the first part: most writers never need one.
    */
-  #parts: { bytes: Uint8Array; units: number }[] = [];
+  #parts: { bytes: Uint8Array; units: number }[] | undefined;
   /** The text in `#parts`, in UTF-16 code units. */
   #partsUnits = 0;
   /** Queue length at the last look of `#deliverWhenIdle`; -1: none due. */
@@ -600,7 +601,7 @@ export class SseWriter {
    * event loop; or at once, when the queue is large enough.
    */
   #deliverSoon(): void {
-    if (this.#parts.length > 0 || this.#queued.length >= CHUNK_SIZE) {
+    if (this.#partsUnits !== 0 || this.#queued.length >= CHUNK_SIZE) {
       this.#deliver();
     } else if (this.#lastLook === -1) {
       this.#lastLook = 0; // look twice: the producer may await this write
@@ -625,7 +626,7 @@ export class SseWriter {
    */
   #deliver(): void {
     this.#waiting = false;
-    const part = this.#parts.shift();
+    const part = this.#partsUnits === 0 ? undefined : this.#parts!.shift();
     if (part !== undefined) this.#partsUnits -= part.units;
     this.#enqueue(part?.bytes ?? this.#takeQueue());
     // If the client left inside enqueue(), `#end` rejected the room.
@@ -647,7 +648,7 @@ export class SseWriter {
   /** Encodes the queued text as the newest part. */
   #seal(): void {
     const units = this.#queued.length;
-    this.#parts.push({ bytes: this.#takeQueue(), units });
+    (this.#parts ??= []).push({ bytes: this.#takeQueue(), units });
     this.#partsUnits += units;
   }
 
@@ -697,7 +698,7 @@ export class SseWriter {
     if (how === "flush" && this.#queued !== "") this.#seal();
     // Dropped or gone: what is queued is not worth encoding.
     const parts = this.#parts;
-    if (parts.length !== 0) this.#parts = [];
+    this.#parts = undefined;
     this.#partsUnits = 0;
     this.#queued = "";
     this.#queuedBytes = undefined;
@@ -705,7 +706,7 @@ export class SseWriter {
     SseWriter.#leaveKeepAlive(this);
     if (how !== "gone") {
       try {
-        if (how === "flush") {
+        if (how === "flush" && parts !== undefined) {
           for (const part of parts) {
             this.#controller.enqueue(part.bytes);
             this.#sent += part.bytes.byteLength;
