@@ -3,8 +3,9 @@
 // interpretation" says. client.ts exports its types, and none of the rest.
 //
 // It works on each decoded chunk in place: it finds line ends with
-// indexOf, reads field names with charCodeAt, and slices out only the
-// values it keeps. No string is built a character at a time.
+// indexOf, reads field names a code unit at a time (from the chunk's bytes,
+// when they are all ASCII), and slices out only the values it keeps. No
+// string is built a character at a time.
 
 import { checkInteger } from "./_validate.ts";
 
@@ -89,10 +90,25 @@ function isLineEnd(code: number): boolean {
   return code === LF || code === CR;
 }
 
+/**
+ * The UTF-16 code unit at `i` of `text`, read from `ascii` when the chunk
+ * was all ASCII: its bytes are then its code units, at the same indexes, and
+ * reading a byte is cheaper than `charCodeAt` (the loop reads several a
+ * line). Past the end, not a number either way.
+ */
+function code(text: string, ascii: Uint8Array | undefined, i: number): number {
+  return ascii === undefined ? text.charCodeAt(i) : ascii[i];
+}
+
 /** Whether `text` holds `part` at `from`, compared in place. */
-function matches(text: string, from: number, part: string): boolean {
+function matches(
+  text: string,
+  ascii: Uint8Array | undefined,
+  from: number,
+  part: string,
+): boolean {
   for (let i = 0; i < part.length; i++) {
-    if (text.charCodeAt(from + i) !== part.charCodeAt(i)) return false;
+    if (code(text, ascii, from + i) !== part.charCodeAt(i)) return false;
   }
   return true;
 }
@@ -138,6 +154,7 @@ export class EventStreamParser {
   /** Parses the next chunk; throws a `RangeError` past `maxEventSize`. */
   feed(chunk: Uint8Array | string): void {
     let text: string;
+    let ascii: Uint8Array | undefined;
     if (typeof chunk === "string") {
       text = this.#carry === undefined ? chunk : this.#flushCarry() + chunk;
     } else {
@@ -150,15 +167,16 @@ export class EventStreamParser {
       }
       const whole = wholeLength(chunk);
       if (whole < chunk.length) this.#carry = chunk.slice(whole);
-      text = this.#decoder.decode(
-        whole < chunk.length ? chunk.subarray(0, whole) : chunk,
-      );
+      const bytes = whole < chunk.length ? chunk.subarray(0, whole) : chunk;
+      text = this.#decoder.decode(bytes);
+      // As many characters as bytes: every byte was one ASCII character.
+      if (text.length === bytes.length) ascii = bytes;
     }
     if (this.#start && text !== "") {
       this.#start = false;
       if (text.charCodeAt(0) === BOM) text = text.slice(1);
     }
-    if (text !== "") this.#parse(text);
+    if (text !== "") this.#parse(text, ascii);
   }
 
   /**
@@ -180,11 +198,11 @@ export class EventStreamParser {
     return text;
   }
 
-  #parse(text: string): void {
+  #parse(text: string, ascii: Uint8Array | undefined): void {
     let pos = 0;
     if (this.#afterCR) {
       this.#afterCR = false;
-      if (text.charCodeAt(0) === LF) pos = 1;
+      if (code(text, ascii, 0) === LF) pos = 1;
     }
     const length = text.length;
     const max = this.#max;
@@ -201,30 +219,31 @@ export class EventStreamParser {
       this.#pending = [];
       this.#pendingLength = 0;
       this.#line(line, 0, line.length);
-      pos = this.#next(text, end);
+      pos = this.#next(text, ascii, end);
     }
     while (pos < length) {
       if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
-      const first = text.charCodeAt(pos);
+      const first = code(text, ascii, pos);
       let end: number;
       if (first === LF || first === CR) {
         end = pos;
         this.#blank();
       } else if (
-        first === 100 && text.charCodeAt(pos + 4) === COLON &&
-        text.charCodeAt(pos + 1) === 97 && text.charCodeAt(pos + 2) === 116 &&
-        text.charCodeAt(pos + 3) === 97
+        first === 100 && code(text, ascii, pos + 4) === COLON &&
+        code(text, ascii, pos + 1) === 97 &&
+        code(text, ascii, pos + 2) === 116 &&
+        code(text, ascii, pos + 3) === 97
       ) {
         // `data:`, the most common line. A single one followed by the blank
         // line is dispatched at once, without a data buffer.
-        const from = text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5;
+        const from = code(text, ascii, pos + 5) === SPACE ? pos + 6 : pos + 5;
         end = lineEnd(text, from, cr);
         if (end === -1) break;
         if (end - pos > max) this.#tooLong("a line");
         const value = text.slice(from, end);
         if (
-          !this.#hasData && text.charCodeAt(end) === LF &&
-          text.charCodeAt(end + 1) === LF
+          !this.#hasData && code(text, ascii, end) === LF &&
+          code(text, ascii, end + 1) === LF
         ) {
           this.#send(value);
           pos = end + 2;
@@ -232,16 +251,20 @@ export class EventStreamParser {
         }
         this.#addData(value);
       } else if (
-        first === 101 && text.charCodeAt(pos + 5) === COLON &&
-        text.charCodeAt(pos + 1) === 118 && text.charCodeAt(pos + 2) === 101 &&
-        text.charCodeAt(pos + 3) === 110 && text.charCodeAt(pos + 4) === 116
+        first === 101 && code(text, ascii, pos + 5) === COLON &&
+        code(text, ascii, pos + 1) === 118 &&
+        code(text, ascii, pos + 2) === 101 &&
+        code(text, ascii, pos + 3) === 110 && code(text, ascii, pos + 4) === 116
       ) {
         // `event:`: most streams use a few types, so the one before is
         // compared in place before a new string is made.
-        const from = text.charCodeAt(pos + 6) === SPACE ? pos + 7 : pos + 6;
+        const from = code(text, ascii, pos + 6) === SPACE ? pos + 7 : pos + 6;
         const known = this.#knownType;
         end = from + known.length;
-        if (!isLineEnd(text.charCodeAt(end)) || !matches(text, from, known)) {
+        if (
+          !isLineEnd(code(text, ascii, end)) ||
+          !matches(text, ascii, from, known)
+        ) {
           end = lineEnd(text, from, cr);
           if (end === -1) break;
           if (end - pos > max) this.#tooLong("a line");
@@ -249,10 +272,10 @@ export class EventStreamParser {
         }
         this.#type = this.#knownType;
       } else if (
-        first === 105 && text.charCodeAt(pos + 1) === 100 &&
-        text.charCodeAt(pos + 2) === COLON
+        first === 105 && code(text, ascii, pos + 1) === 100 &&
+        code(text, ascii, pos + 2) === COLON
       ) {
-        const from = text.charCodeAt(pos + 3) === SPACE ? pos + 4 : pos + 3;
+        const from = code(text, ascii, pos + 3) === SPACE ? pos + 4 : pos + 3;
         end = lineEnd(text, from, cr);
         if (end === -1) break;
         if (end - pos > max) this.#tooLong("a line");
@@ -264,16 +287,16 @@ export class EventStreamParser {
         if (end - pos > max) this.#tooLong("a line");
         this.#line(text, pos, end);
       }
-      pos = this.#next(text, end);
+      pos = this.#next(text, ascii, end);
     }
     if (pos < length) this.#hold(text, pos);
   }
 
   /** Where the line after the one ending at `end` starts. */
-  #next(text: string, end: number): number {
-    if (text.charCodeAt(end) === LF) return end + 1;
+  #next(text: string, ascii: Uint8Array | undefined, end: number): number {
+    if (code(text, ascii, end) === LF) return end + 1;
     if (end + 1 === text.length) this.#afterCR = true;
-    return text.charCodeAt(end + 1) === LF ? end + 2 : end + 1;
+    return code(text, ascii, end + 1) === LF ? end + 2 : end + 1;
   }
 
   /** Keeps the start of a line that the next chunk continues. */

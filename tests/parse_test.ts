@@ -234,6 +234,12 @@ Deno.test("SseParseStream decodes UTF-8, replacing what is not, even split betwe
   assert.deepEqual(await messages("event: é\nid: ✓\ndata: 😀 €\n\n"), [
     ["é", "😀 €", "✓"],
   ]);
+  // Cut anywhere, one chunk is all ASCII (read from its bytes) and the
+  // other is not (read from its text): both ways must read alike.
+  assert.deepEqual(
+    await messages("data: é\n\nevent: tick\r\nid: 1\rdata: x\n\ndata: ü\n\n"),
+    [["message", "é", ""], ["tick", "x", "1"], ["message", "ü", "1"]],
+  );
   const bad = Uint8Array.from([
     ...ENCODER.encode("data: "),
     0xff,
