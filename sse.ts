@@ -626,7 +626,7 @@ export class SseWriter {
    */
   #deliver(): void {
     this.#waiting = false;
-    const part = this.#partsUnits === 0 ? undefined : this.#parts!.shift();
+    const part = this.#parts?.shift();
     if (part !== undefined) this.#partsUnits -= part.units;
     this.#enqueue(part?.bytes ?? this.#takeQueue());
     // If the client left inside enqueue(), `#end` rejected the room.
