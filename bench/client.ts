@@ -8,9 +8,10 @@
 //   idle     --stages=2000,10000    opens connections until each stage's
 //                                   count has its first event, prints
 //                                   `{"ready":n}`, waits for a stdin line.
-//   latency  --count=K --warm-up=W  one SSE connection; per sample, a
-//                                   `GET /ping` on a second connection, and
-//                                   the time until the event it triggers.
+//   latency  --streams=N --count=K  N SSE connections (`/sse/0` ...); per
+//            --warm-up=W            sample, for each in turn, a `GET
+//                                   /ping/k` on one more connection, and the
+//                                   time until the event it triggers on k.
 //
 // Prints one JSON object per line on stdout.
 
@@ -26,6 +27,7 @@ const { values: args, positionals } = parseArgs({
     stages: { type: "string", default: "" },
     count: { type: "string", default: "100" },
     "warm-up": { type: "string", default: "0" },
+    streams: { type: "string", default: "1" },
   },
 });
 const mode = positionals[0];
@@ -236,41 +238,49 @@ async function idle(): Promise<void> {
 }
 
 async function latency(): Promise<void> {
-  const sse = await Deno.connect({ hostname: "127.0.0.1", port });
+  const streams = Number(args.streams);
   const ping = await Deno.connect({ hostname: "127.0.0.1", port });
-  sse.setNoDelay(true);
   ping.setNoDelay(true);
-  await sse.write(REQUEST("/sse"));
-  const counter = new EventCounter();
-  const reader = new ChunkedReader(counter.feed);
   const buffer = new Uint8Array(64 * 1024);
+  const sse = [];
+  for (let k = 0; k < streams; k++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    await conn.write(REQUEST(`/sse/${k}`));
+    const counter = new EventCounter();
+    const reader = new ChunkedReader(counter.feed);
+    const untilEvents = async (events: number) => {
+      while (counter.events < events) {
+        const n = await conn.read(buffer);
+        if (n === null) throw new Error("The event stream closed");
+        reader.feed(buffer.subarray(0, n));
+      }
+    };
+    await untilEvents(1);
+    sse.push({ conn, untilEvents });
+  }
+  const samples: number[][] = sse.map(() => []);
   const pingBuffer = new Uint8Array(4096);
-  const untilEvents = async (events: number) => {
-    while (counter.events < events) {
-      const n = await sse.read(buffer);
-      if (n === null) throw new Error("The event stream closed");
-      reader.feed(buffer.subarray(0, n));
-    }
-  };
-  await untilEvents(1);
-  const samples: number[] = [];
-  const request = REQUEST("/ping");
   const warmUp = Number(args["warm-up"]);
   for (let i = 0; i < warmUp + Number(args.count); i++) {
-    const start = performance.now();
-    await ping.write(request);
-    await untilEvents(i + 2);
-    if (i >= warmUp) samples.push(performance.now() - start);
-    // The ping's own answer: a 204 with no body.
-    let head = "";
-    while (!head.includes("\r\n\r\n")) {
-      const n = await ping.read(pingBuffer);
-      if (n === null) throw new Error("The ping connection closed");
-      head += new TextDecoder().decode(pingBuffer.subarray(0, n));
+    // Each stream in turn, starting with another one each sample.
+    for (let j = 0; j < streams; j++) {
+      const k = (i + j) % streams;
+      const start = performance.now();
+      await ping.write(REQUEST(`/ping/${k}`));
+      await sse[k].untilEvents(i + 2);
+      if (i >= warmUp) samples[k].push(performance.now() - start);
+      // The ping's own answer: a 204 with no body.
+      let head = "";
+      while (!head.includes("\r\n\r\n")) {
+        const n = await ping.read(pingBuffer);
+        if (n === null) throw new Error("The ping connection closed");
+        head += new TextDecoder().decode(pingBuffer.subarray(0, n));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  sse.close();
+  for (const { conn } of sse) conn.close();
   ping.close();
   print({ samples });
 }

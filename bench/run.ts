@@ -1,5 +1,6 @@
-// Runs every scenario for every implementation, each in a fresh process,
-// and prints the tables, then a line of the targets missed:
+// Runs every scenario for every implementation, each in a fresh process
+// (but the loopback latency, whose implementations take their samples in
+// turn in one), and prints the tables, then a line of the targets missed:
 // `deno task bench [--quick] [--only=a,b] [--readme] [--check]`.
 //
 //   --quick          smaller sizes, fewer rounds (about a minute)
@@ -32,6 +33,12 @@ const PLAN: Record<Scenario, string[]> = {
   "latency": ["baseline", "ssekit", "hono"],
   "latency-loopback": ["baseline", "ssekit", "hono"],
 };
+
+/**
+ * The rows whose implementations run in one process, their samples taken in
+ * turn (scenario.ts says why), rather than each in a process of its own.
+ */
+const PAIRED: Scenario[] = ["latency-loopback"];
 
 /** The rows measured in events (or deliveries) per second. */
 export const THROUGHPUT: Scenario[] = [
@@ -196,7 +203,9 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
   const results: Result[] = [];
   for (const scenario of options.only ?? SCENARIOS) {
     const impls = PLAN[scenario];
-    const groups = fresh ? impls.map((impl) => [impl]) : [impls];
+    const groups = fresh && !PAIRED.includes(scenario)
+      ? impls.map((impl) => [impl])
+      : [impls];
     const byImpl = new Map<string, Result[]>(impls.map((impl) => [impl, []]));
     for (let run = 0; run < runs; run++) {
       // Each run starts with another implementation, so that none always

@@ -39,7 +39,7 @@ export const SIZES: Record<Size, {
     fanout: { events: 100, clients: 1000 },
     topics: { sends: 2000, clients: [1000, 5000, 20_000] },
     idle: [2000, 10_000],
-    samples: 1000,
+    samples: 3000,
   },
   quick: {
     events: 50_000,
@@ -510,31 +510,45 @@ async function latency(impl: Impl, size: Size) {
   return summarize(samples, sameTurn / count);
 }
 
-/** Latency over loopback: a ping request triggers an event on an SSE stream. */
-async function latencyLoopback(impl: Impl, size: Size) {
-  check(impl.label !== IMPLS.coalesced.label, "Coalescing holds events back");
-  let current: Sink | undefined;
-  let i = 0;
+/**
+ * Latency over loopback: a ping request triggers an event on an SSE stream.
+ * Every implementation in `impls` has its stream open at once, on one
+ * server, and the client takes their samples in turn: each one's median and
+ * p99 then come from the same stretch of the machine's time, which on a
+ * shared machine moves more from one process to the next than any of them
+ * differ.
+ */
+async function latencyLoopback(impls: Impl[], size: Size) {
+  for (const impl of impls) {
+    check(impl.label !== IMPLS.coalesced.label, "Coalescing holds events back");
+  }
+  const current: (Sink | undefined)[] = impls.map(() => undefined);
+  const ticks = impls.map(() => 0);
   return await withServer((request, path) => {
-    if (path === "/ping") {
-      current?.write(tick(++i)).catch(() => {});
+    const [, kind, index] = path.split("/");
+    const k = Number(index);
+    if (kind === "ping") {
+      current[k]?.write(tick(++ticks[k])).catch(() => {});
       return new Response(null, { status: 204 });
     }
-    current = impl.open(request);
-    current.write(tick(0)).catch(() => {});
-    return current.response;
+    current[k] = impls[k].open(request);
+    current[k].write(tick(0)).catch(() => {});
+    return current[k].response;
   }, async (port) => {
     const reader = client([
       "latency",
       `--port=${port}`,
+      `--streams=${impls.length}`,
       `--count=${SIZES[size].samples}`,
       `--warm-up=${Math.ceil(SIZES[size].samples / 5)}`,
     ]);
-    const { samples } = await reader.next() as { samples: number[] };
+    const { samples } = await reader.next() as { samples: number[][] };
     await reader.end();
-    check(samples.length === SIZES[size].samples, "Missing samples");
-    current?.close();
-    return summarize(samples);
+    for (const stream of samples) {
+      check(stream.length === SIZES[size].samples, "Missing samples");
+    }
+    for (const sink of current) sink?.close();
+    return samples.map((stream) => summarize(stream));
   });
 }
 
@@ -561,7 +575,7 @@ export async function runScenario(
     case "latency":
       return await latency(impl, size);
     case "latency-loopback":
-      return await latencyLoopback(impl, size);
+      return (await latencyLoopback([impl], size))[0];
   }
 }
 
@@ -577,11 +591,24 @@ if (import.meta.main) {
   const scenario = values.scenario as Scenario;
   check(SCENARIOS.includes(scenario), `Unknown scenario ${scenario}`);
   check(values.size! in SIZES, `Unknown size ${values.size}`);
-  // Several impls (`--impl=a,b`) share this process: for quick checks only.
-  for (const name of (values.impl ?? "").split(",")) {
-    const impl = IMPLS[name];
-    check(impl !== undefined, `Unknown impl ${name}`);
-    const result = await runScenario(scenario, impl, values.size as Size);
-    console.log(JSON.stringify({ scenario, impl: name, ...result }));
+  const impls = (values.impl ?? "").split(",").map((name) => {
+    check(IMPLS[name] !== undefined, `Unknown impl ${name}`);
+    return { name, impl: IMPLS[name] };
+  });
+  if (scenario === "latency-loopback") {
+    // Paired: their samples taken in turn, as latencyLoopback says.
+    const results = await latencyLoopback(
+      impls.map(({ impl }) => impl),
+      values.size as Size,
+    );
+    impls.forEach(({ name }, k) => {
+      console.log(JSON.stringify({ scenario, impl: name, ...results[k] }));
+    });
+  } else {
+    // Several impls (`--impl=a,b`) share this process: for quick checks only.
+    for (const { name, impl } of impls) {
+      const result = await runScenario(scenario, impl, values.size as Size);
+      console.log(JSON.stringify({ scenario, impl: name, ...result }));
+    }
   }
 }
