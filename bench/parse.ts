@@ -25,11 +25,16 @@
 // goes first), and each ratio is the median of the rounds' ratios. Each run
 // checks the last message it got.
 //
-//   deno run -A bench/parse.ts [--quick | --tiny]
+//   deno run -A bench/parse.ts [--quick | --tiny] [--runs=N]
 //
-// Prints a JSON line, then the markdown rows for bench/README.md.
-// ("builtins alone" is cut for ASCII bytes, as these streams are: it does not
-// hold back a UTF-8 sequence cut at the end of a chunk.)
+// Prints a JSON line, then the markdown rows for bench/README.md. With
+// `--runs=N` it runs itself N times, each in a process of its own (the
+// ratios move more between processes than between rounds), and prints each
+// ratio's median over the runs and their range.
+// ("builtins alone" is cut for ASCII bytes: it does not hold back a UTF-8
+// sequence cut at the end of a chunk. So it does not read the third stream,
+// token deltas in Chinese, whose chunks the parsers decode as text that is
+// not all ASCII.)
 
 import { createParser } from "eventsource-parser";
 import { EventSourceParserStream } from "eventsource-parser/stream";
@@ -49,7 +54,10 @@ const size = Deno.args.includes("--tiny")
   : "full";
 const { events, rounds } = SIZES[size];
 
-/** The event type each stream uses, which "builtins alone" skips by length. */
+/**
+ * The event type each ASCII stream uses, which "builtins alone" skips by
+ * length; a stream not here is not ASCII, and has no floor.
+ */
 const TYPES: Record<string, string> = { ticks: "tick", tokens: "" };
 
 const STREAMS: Record<string, (i: number) => SseEvent> = {
@@ -63,6 +71,13 @@ const STREAMS: Record<string, (i: number) => SseEvent> = {
       id: "chatcmpl-7",
       object: "chat.completion.chunk",
       choices: [{ index: 0, delta: { content: ` token${i}` } }],
+    },
+  }),
+  "Chinese tokens": (i) => ({
+    data: {
+      id: "chatcmpl-7",
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta: { content: `第${i}个词` } }],
     },
   }),
 };
@@ -233,67 +248,139 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-const rows = [];
-for (const [stream, make] of Object.entries(STREAMS)) {
-  const expected = JSON.stringify(make(events - 1).data);
-  for (const chunking of CHUNKINGS) {
-    const chunks = chunksOf(make, chunking);
-    for (const mode of MODES) {
-      const times: Record<Impl, number[]> = {
-        ssekit: [],
-        "eventsource-parser": [],
-        "builtins alone": [],
-      };
-      const ratios: number[] = [];
-      const floorRatios: number[] = [];
-      for (let r = -1; r <= rounds; r++) { // rounds -1 and 0 warm up
-        // Rotate who goes first, so that none always runs after another's
-        // garbage.
-        const first = (r + 3) % IMPLS.length;
-        const order = [...IMPLS.slice(first), ...IMPLS.slice(0, first)];
-        const round = {} as Record<Impl, number>;
-        for (const impl of order) {
-          const start = performance.now();
-          const last = await READERS[mode][impl](chunks, TYPES[stream]);
-          round[impl] = performance.now() - start;
-          if (last !== expected) {
-            throw new Error(`${impl} read ${last}, not ${expected}`);
-          }
-        }
-        if (r < 1) continue;
-        for (const impl of IMPLS) times[impl].push(round[impl]);
-        // They ran back to back: their ratios are what the machine's load
-        // disturbs least.
-        ratios.push(round["eventsource-parser"] / round.ssekit);
-        floorRatios.push(
-          round["eventsource-parser"] / round["builtins alone"],
-        );
-      }
-      const perSecond = (impl: Impl) =>
-        Math.round(events / (median(times[impl]) / 1000));
-      rows.push({
-        stream,
-        chunking,
-        mode,
-        ssekitPerSecond: perSecond("ssekit"),
-        eventsourceParserPerSecond: perSecond("eventsource-parser"),
-        builtinsAlonePerSecond: perSecond("builtins alone"),
-        ratio: Number(median(ratios).toFixed(2)),
-        builtinsAloneRatio: Number(median(floorRatios).toFixed(2)),
-      });
-    }
-  }
+interface Row {
+  stream: string;
+  chunking: string;
+  mode: string;
+  ssekitPerSecond: number | null;
+  eventsourceParserPerSecond: number | null;
+  builtinsAlonePerSecond: number | null;
+  ratio: number;
+  builtinsAloneRatio: number | null;
 }
 
-console.log(JSON.stringify({ size, events, rounds, rows }));
-const format = (n: number) => n.toLocaleString("en-US");
-for (const row of rows) {
-  console.log(
-    `| ${row.stream}, ${row.chunking} | ${row.mode} | ` +
-      `${format(row.ssekitPerSecond)} | ` +
-      `${format(row.eventsourceParserPerSecond)} | ${
-        row.ratio.toFixed(2)
-      }× | ` +
-      `${row.builtinsAloneRatio.toFixed(2)}× |`,
-  );
+/** Every stream, chunking and mode, measured in this process. */
+async function measure(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [stream, make] of Object.entries(STREAMS)) {
+    const expected = JSON.stringify(make(events - 1).data);
+    for (const chunking of CHUNKINGS) {
+      const chunks = chunksOf(make, chunking);
+      const impls = stream in TYPES
+        ? IMPLS
+        : IMPLS.filter((impl) => impl !== "builtins alone");
+      for (const mode of MODES) {
+        const times: Record<Impl, number[]> = {
+          ssekit: [],
+          "eventsource-parser": [],
+          "builtins alone": [],
+        };
+        const ratios: number[] = [];
+        const floorRatios: number[] = [];
+        for (let r = -1; r <= rounds; r++) { // rounds -1 and 0 warm up
+          // Rotate who goes first, so that none always runs after another's
+          // garbage.
+          const first = (r + 3) % impls.length;
+          const order = [...impls.slice(first), ...impls.slice(0, first)];
+          const round = {} as Record<Impl, number>;
+          for (const impl of order) {
+            const start = performance.now();
+            const last = await READERS[mode][impl](chunks, TYPES[stream] ?? "");
+            round[impl] = performance.now() - start;
+            if (last !== expected) {
+              throw new Error(`${impl} read ${last}, not ${expected}`);
+            }
+          }
+          if (r < 1) continue;
+          for (const impl of impls) times[impl].push(round[impl]);
+          // They ran back to back: their ratios are what the machine's load
+          // disturbs least.
+          ratios.push(round["eventsource-parser"] / round.ssekit);
+          if (stream in TYPES) {
+            floorRatios.push(
+              round["eventsource-parser"] / round["builtins alone"],
+            );
+          }
+        }
+        const perSecond = (impl: Impl) =>
+          times[impl].length === 0
+            ? null
+            : Math.round(events / (median(times[impl]) / 1000));
+        rows.push({
+          stream,
+          chunking,
+          mode,
+          ssekitPerSecond: perSecond("ssekit"),
+          eventsourceParserPerSecond: perSecond("eventsource-parser"),
+          builtinsAlonePerSecond: perSecond("builtins alone"),
+          ratio: Number(median(ratios).toFixed(2)),
+          builtinsAloneRatio: floorRatios.length === 0
+            ? null
+            : Number(median(floorRatios).toFixed(2)),
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** `--runs=N`: this file's own runs, each in a process of its own. */
+async function spawnRuns(count: number): Promise<Row[][]> {
+  const runs = [];
+  for (let run = 0; run < count; run++) {
+    const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, `--${size}`],
+      stderr: "inherit",
+    }).output();
+    if (!success) throw new Error(`Run ${run + 1} of ${count} failed`);
+    const [json] = new TextDecoder().decode(stdout).split("\n");
+    runs.push(JSON.parse(json).rows as Row[]);
+    console.error(`run ${run + 1} of ${count} done`);
+  }
+  return runs;
+}
+
+const format = (n: number | null) => n?.toLocaleString("en-US") ?? "–";
+const times = (n: number | null) => n === null ? "–" : `${n.toFixed(2)}×`;
+/** The median of `values` and their range, or dashes when there are none. */
+const spread = (values: (number | null)[]) => {
+  const known = values.filter((v): v is number => v !== null);
+  if (known.length === 0) return "– | –";
+  const [low, high] = [Math.min(...known), Math.max(...known)];
+  return `${times(median(known))} | ${low.toFixed(2)}–${times(high)}`;
+};
+
+const runs = Number(
+  Deno.args.find((arg) => arg.startsWith("--runs="))?.slice(7) ?? 1,
+);
+if (!(Number.isInteger(runs) && runs >= 1)) {
+  throw new RangeError(`--runs must be a whole number from 1, got ${runs}`);
+}
+if (runs === 1) {
+  const rows = await measure();
+  console.log(JSON.stringify({ size, events, rounds, rows }));
+  for (const row of rows) {
+    console.log(
+      `| ${row.stream}, ${row.chunking} | ${row.mode} | ` +
+        `${format(row.ssekitPerSecond)} | ` +
+        `${format(row.eventsourceParserPerSecond)} | ${times(row.ratio)} | ` +
+        `${times(row.builtinsAloneRatio)} |`,
+    );
+  }
+} else {
+  const all = await spawnRuns(runs);
+  const rows = all[0].map((row, i) => ({
+    stream: row.stream,
+    chunking: row.chunking,
+    mode: row.mode,
+    ratios: all.map((run) => run[i].ratio),
+    builtinsAloneRatios: all.map((run) => run[i].builtinsAloneRatio),
+  }));
+  console.log(JSON.stringify({ size, events, rounds, runs, rows }));
+  for (const row of rows) {
+    console.log(
+      `| ${row.stream}, ${row.chunking} | ${row.mode} | ` +
+        `${spread(row.ratios)} | ${spread(row.builtinsAloneRatios)} |`,
+    );
+  }
 }

@@ -158,20 +158,57 @@ Deno.test("the parser benchmark runs at tiny size with sane output", async () =>
   );
   const result = JSON.parse(json);
   assert.equal(result.size, "tiny");
-  // Two streams, each cut two ways, each read two ways by three readers;
-  // each run checked the last message it got.
-  assert.equal(result.rows.length, 8);
+  // Three streams, each cut two ways, each read two ways by three readers
+  // (two for the stream that is not ASCII, which has no floor); each run
+  // checked the last message it got.
+  assert.equal(result.rows.length, 12);
   for (const row of result.rows) {
     assert.ok(row.ssekitPerSecond > 0 && row.eventsourceParserPerSecond > 0);
-    assert.ok(row.builtinsAlonePerSecond > 0);
     assert.ok(Number.isFinite(row.ratio) && row.ratio > 0);
-    assert.ok(Number.isFinite(row.builtinsAloneRatio));
+    if (row.stream === "Chinese tokens") {
+      assert.equal(row.builtinsAlonePerSecond, null);
+      assert.equal(row.builtinsAloneRatio, null);
+    } else {
+      assert.ok(row.builtinsAlonePerSecond > 0);
+      assert.ok(Number.isFinite(row.builtinsAloneRatio));
+    }
   }
-  assert.equal(rows.length, 8);
+  assert.equal(rows.length, 12);
   for (const row of rows) {
     assert.match(
       row,
-      /^\| (ticks|tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \| [\d.]+× \|$/,
+      /^\| (ticks|tokens|Chinese tokens), (16 KiB chunks|a chunk per event) \| (feed|stream) \| [\d,]+ \| [\d,]+ \| [\d.]+× \| ([\d.]+×|–) \|$/,
+    );
+  }
+});
+
+Deno.test("the parser benchmark's --runs=N gives each ratio's median and range over N processes", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../bench/parse.ts", import.meta.url).pathname,
+      "--tiny",
+      "--runs=2",
+    ],
+  }).output();
+  assert.ok(out.success, "bench/parse.ts --runs=2 failed");
+  const [json, ...rows] = new TextDecoder().decode(out.stdout).trim().split(
+    "\n",
+  );
+  const result = JSON.parse(json);
+  assert.equal(result.runs, 2);
+  assert.equal(result.rows.length, 12);
+  for (const row of result.rows) {
+    assert.equal(row.ratios.length, 2);
+    assert.ok(row.ratios.every((ratio: number) => ratio > 0));
+  }
+  assert.equal(rows.length, 12);
+  for (const row of rows) {
+    // The median, then the range, of the ratio and of the floor's.
+    assert.match(
+      row,
+      /^\| [^|]+ \| (feed|stream) \| [\d.]+× \| [\d.]+–[\d.]+× \| ([\d.]+× \| [\d.]+–[\d.]+×|– \| –) \|$/,
     );
   }
 });
