@@ -1,8 +1,9 @@
 // The event-stream parser against eventsource-parser on the same bytes, in
-// one run. Two streams (ssekit's ~92-byte tick, as bench/run.ts sends it,
-// and LLM-style token deltas), each cut two ways (16 KiB chunks, as a busy
-// ssekit stream arrives, and a chunk per event, as from a server that
-// flushes every event), each read two ways:
+// one run. Three streams (ssekit's ~92-byte tick, as bench/run.ts sends it,
+// LLM-style token deltas, and the same in Chinese, so that no chunk is all
+// ASCII), each cut two ways (16 KiB chunks, as a busy ssekit stream arrives,
+// and a chunk per event, as from a server that flushes every event), each
+// read two ways:
 //
 // - feed: the parser alone. ssekit's is the one SseParseStream and
 //   SseClient run (bytes in, a call per message); eventsource-parser's is

@@ -4,6 +4,9 @@
 //     --scenario=push --impl=ssekit [--size=full|quick|tiny]
 //
 // Prints one JSON object on its last line of stdout. `run.ts` runs them all.
+// `--impl=a,b` runs several in turn, for quick checks, but for
+// latency-loopback, which takes their samples in turn on one server (and
+// prints a line for each).
 
 import { parseArgs } from "node:util";
 import { type Impl, IMPLS, type Sink, tick, tickBytes } from "./impls.ts";
