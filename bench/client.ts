@@ -260,6 +260,7 @@ async function latency(): Promise<void> {
     sse.push({ conn, untilEvents });
   }
   const samples: number[][] = sse.map(() => []);
+  const pings = sse.map((_, k) => REQUEST(`/ping/${k}`));
   const pingBuffer = new Uint8Array(4096);
   const warmUp = Number(args["warm-up"]);
   for (let i = 0; i < warmUp + Number(args.count); i++) {
@@ -267,7 +268,7 @@ async function latency(): Promise<void> {
     for (let j = 0; j < streams; j++) {
       const k = (i + j) % streams;
       const start = performance.now();
-      await ping.write(REQUEST(`/ping/${k}`));
+      await ping.write(pings[k]);
       await sse[k].untilEvents(i + 2);
       if (i >= warmUp) samples[k].push(performance.now() - start);
       // The ping's own answer: a 204 with no body.

@@ -142,21 +142,26 @@ Deno.test("with several runs, each row is the median run's", async () => {
   assert.match(markdown(bench), /and of 3 processes per implementation/);
 });
 
-Deno.test("the parser benchmark runs at tiny size with sane output", async () => {
+/** Runs bench/parse.ts with `args`: its JSON line, parsed, and its rows. */
+async function parseBench(...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       new URL("../bench/parse.ts", import.meta.url).pathname,
-      "--tiny",
+      ...args,
     ],
     stderr: "inherit",
   }).output();
-  assert.ok(out.success, "bench/parse.ts failed");
+  assert.ok(out.success, `bench/parse.ts ${args.join(" ")} failed`);
   const [json, ...rows] = new TextDecoder().decode(out.stdout).trim().split(
     "\n",
   );
-  const result = JSON.parse(json);
+  return { result: JSON.parse(json), rows };
+}
+
+Deno.test("the parser benchmark runs at tiny size with sane output", async () => {
+  const { result, rows } = await parseBench("--tiny");
   assert.equal(result.size, "tiny");
   // Three streams, each cut two ways, each read two ways by three readers
   // (two for the stream that is not ASCII, which has no floor); each run
@@ -183,20 +188,7 @@ Deno.test("the parser benchmark runs at tiny size with sane output", async () =>
 });
 
 Deno.test("the parser benchmark's --runs=N gives each ratio's median and range over N processes", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../bench/parse.ts", import.meta.url).pathname,
-      "--tiny",
-      "--runs=2",
-    ],
-  }).output();
-  assert.ok(out.success, "bench/parse.ts --runs=2 failed");
-  const [json, ...rows] = new TextDecoder().decode(out.stdout).trim().split(
-    "\n",
-  );
-  const result = JSON.parse(json);
+  const { result, rows } = await parseBench("--tiny", "--runs=2");
   assert.equal(result.runs, 2);
   assert.equal(result.rows.length, 12);
   for (const row of result.rows) {
