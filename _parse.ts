@@ -94,7 +94,9 @@ function isLineEnd(code: number): boolean {
  * The UTF-16 code unit at `i` of `text`, read from `ascii` when the chunk
  * was all ASCII: its bytes are then its code units, at the same indexes, and
  * reading a byte is cheaper than `charCodeAt` (the loop reads several a
- * line). Past the end, not a number either way.
+ * line). `i` must be inside the chunk: after one read past its end, V8
+ * recompiles every read in the loop to allow for it, and in 16 KiB chunks
+ * the parser got markedly slower (bench/parse.ts).
  */
 function code(text: string, ascii: Uint8Array | undefined, i: number): number {
   return ascii === undefined ? text.charCodeAt(i) : ascii[i];
@@ -219,30 +221,35 @@ export class EventStreamParser {
       this.#pending = [];
       this.#pendingLength = 0;
       this.#line(line, 0, line.length);
-      pos = this.#next(text, ascii, end);
+      pos = this.#next(text, end, cr);
     }
     while (pos < length) {
       if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
       const first = code(text, ascii, pos);
       let end: number;
-      if (first === LF || first === CR) {
-        end = pos;
-        this.#blank();
+      if (pos + 7 > length) {
+        // Too near the end of the chunk for the checks below, which read
+        // up to seven code units ahead.
+        end = lineEnd(text, pos, cr);
+        if (end === -1) break;
+        if (end - pos > max) this.#tooLong("a line");
+        this.#line(text, pos, end);
       } else if (
         first === 100 && code(text, ascii, pos + 4) === COLON &&
         code(text, ascii, pos + 1) === 97 &&
         code(text, ascii, pos + 2) === 116 &&
         code(text, ascii, pos + 3) === 97
       ) {
-        // `data:`, the most common line. A single one followed by the blank
-        // line is dispatched at once, without a data buffer.
+        // `data:`, the most common line. A single one that ends in LF and is
+        // followed by a blank LF line is dispatched at once, without a data
+        // buffer.
         const from = code(text, ascii, pos + 5) === SPACE ? pos + 6 : pos + 5;
         end = lineEnd(text, from, cr);
         if (end === -1) break;
         if (end - pos > max) this.#tooLong("a line");
         const value = text.slice(from, end);
         if (
-          !this.#hasData && code(text, ascii, end) === LF &&
+          !this.#hasData && end !== cr && end + 1 < length &&
           code(text, ascii, end + 1) === LF
         ) {
           this.#send(value);
@@ -250,6 +257,9 @@ export class EventStreamParser {
           continue;
         }
         this.#addData(value);
+      } else if (first === LF || first === CR) {
+        end = pos;
+        this.#blank();
       } else if (
         first === 101 && code(text, ascii, pos + 5) === COLON &&
         code(text, ascii, pos + 1) === 118 &&
@@ -262,7 +272,7 @@ export class EventStreamParser {
         const known = this.#knownType;
         end = from + known.length;
         if (
-          !isLineEnd(code(text, ascii, end)) ||
+          end >= length || !isLineEnd(code(text, ascii, end)) ||
           !matches(text, ascii, from, known)
         ) {
           end = lineEnd(text, from, cr);
@@ -287,16 +297,22 @@ export class EventStreamParser {
         if (end - pos > max) this.#tooLong("a line");
         this.#line(text, pos, end);
       }
-      pos = this.#next(text, ascii, end);
+      pos = this.#next(text, end, cr);
     }
     if (pos < length) this.#hold(text, pos);
   }
 
-  /** Where the line after the one ending at `end` starts. */
-  #next(text: string, ascii: Uint8Array | undefined, end: number): number {
-    if (code(text, ascii, end) === LF) return end + 1;
-    if (end + 1 === text.length) this.#afterCR = true;
-    return code(text, ascii, end + 1) === LF ? end + 2 : end + 1;
+  /**
+   * Where the line after the one ending at `end` starts. `cr` is the first
+   * CR from that line's start, so the line ends in CR if it is at `end`.
+   */
+  #next(text: string, end: number, cr: number): number {
+    if (end !== cr) return end + 1;
+    if (end + 1 === text.length) {
+      this.#afterCR = true;
+      return end + 1;
+    }
+    return text.charCodeAt(end + 1) === LF ? end + 2 : end + 1;
   }
 
   /** Keeps the start of a line that the next chunk continues. */
@@ -371,13 +387,14 @@ export class EventStreamParser {
   }
 
   #send(data: string): void {
-    this.lastEventId = this.#id;
+    const id = this.#id;
+    this.lastEventId = id;
     const type = this.#type;
     this.#type = "";
     this.#dispatch({
       type: type === "" ? "message" : type,
       data,
-      lastEventId: this.#id,
+      lastEventId: id,
     });
   }
 

@@ -302,7 +302,9 @@ Deno.test("SseParseStream errors on a line or event over maxEventSize, and holds
       assert.ok(error instanceof RangeError);
       assert.match(
         error.message,
-        /^Cannot parse event stream: .* is longer than `maxEventSize` \(16 UTF-16 code units\)$/,
+        new RegExp(
+          `^Cannot parse event stream: .* is longer than \`maxEventSize\` \\(${maxEventSize} UTF-16 code units\\)$`,
+        ),
       );
       return true;
     });
@@ -311,6 +313,9 @@ Deno.test("SseParseStream errors on a line or event over maxEventSize, and holds
   await over(["data: 01234", "56789", "abc"]); // no line end yet
   await over([": a comment that goes on"]);
   await over(["data: 0123456789\ndata: 012345\n\n"]); // 10 + LF + 6
+  // A short line at the very end of a chunk counts too.
+  await over(["id:12\n"], 4);
+  await over(["\n", "data\n"], 3);
   // Exactly at the limit is fine, and so is much more in small events.
   const within = (chunks: string[]) =>
     Array.fromAsync(
