@@ -229,7 +229,7 @@ export class EventStreamParser {
       let end: number;
       if (pos + 7 > length) {
         // Too near the end of the chunk for the checks below, which read
-        // up to seven code units ahead.
+        // as far as a line's seventh code unit.
         end = lineEnd(text, pos, cr);
         if (end === -1) break;
         if (end - pos > max) this.#tooLong("a line");
@@ -342,7 +342,9 @@ export class EventStreamParser {
       name = text.slice(start, end);
     } else {
       name = text.slice(start, colon);
-      const from = text.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1;
+      const from = colon + 1 < end && text.charCodeAt(colon + 1) === SPACE
+        ? colon + 2
+        : colon + 1;
       if (from < end) value = text.slice(from, end);
     }
     switch (name) {
