@@ -226,16 +226,13 @@ export class EventStreamParser {
     while (pos < length) {
       if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
       const first = code(text, ascii, pos);
+      // The checks for `data:`, `event:` and `id:` read as far as a line's
+      // seventh code unit: a line that starts nearer the end of the chunk
+      // takes the general path, which reads only inside the line.
+      const room = pos + 7 <= length;
       let end: number;
-      if (pos + 7 > length) {
-        // Too near the end of the chunk for the checks below, which read
-        // as far as a line's seventh code unit.
-        end = lineEnd(text, pos, cr);
-        if (end === -1) break;
-        if (end - pos > max) this.#tooLong("a line");
-        this.#line(text, pos, end);
-      } else if (
-        first === 100 && code(text, ascii, pos + 4) === COLON &&
+      if (
+        room && first === 100 && code(text, ascii, pos + 4) === COLON &&
         code(text, ascii, pos + 1) === 97 &&
         code(text, ascii, pos + 2) === 116 &&
         code(text, ascii, pos + 3) === 97
@@ -261,7 +258,7 @@ export class EventStreamParser {
         end = pos;
         this.#blank();
       } else if (
-        first === 101 && code(text, ascii, pos + 5) === COLON &&
+        room && first === 101 && code(text, ascii, pos + 5) === COLON &&
         code(text, ascii, pos + 1) === 118 &&
         code(text, ascii, pos + 2) === 101 &&
         code(text, ascii, pos + 3) === 110 && code(text, ascii, pos + 4) === 116
@@ -282,7 +279,7 @@ export class EventStreamParser {
         }
         this.#type = this.#knownType;
       } else if (
-        first === 105 && code(text, ascii, pos + 1) === 100 &&
+        room && first === 105 && code(text, ascii, pos + 1) === 100 &&
         code(text, ascii, pos + 2) === COLON
       ) {
         const from = code(text, ascii, pos + 3) === SPACE ? pos + 4 : pos + 3;

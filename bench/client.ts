@@ -262,6 +262,7 @@ async function latency(): Promise<void> {
   const samples: number[][] = sse.map(() => []);
   const pings = sse.map((_, k) => REQUEST(`/ping/${k}`));
   const pingBuffer = new Uint8Array(4096);
+  const decoder = new TextDecoder();
   const warmUp = Number(args["warm-up"]);
   for (let i = 0; i < warmUp + Number(args.count); i++) {
     // Each stream in turn, starting with another one each sample.
@@ -276,7 +277,7 @@ async function latency(): Promise<void> {
       while (!head.includes("\r\n\r\n")) {
         const n = await ping.read(pingBuffer);
         if (n === null) throw new Error("The ping connection closed");
-        head += new TextDecoder().decode(pingBuffer.subarray(0, n));
+        head += decoder.decode(pingBuffer.subarray(0, n));
       }
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
