@@ -4,7 +4,7 @@
 // The packed npm package is served by the README's Bun recipe; streams with
 // keep-alive off, opened a little apart, each get one comment and then
 // nothing, and the time from that byte to Bun closing the stream is taken.
-import { median } from "./scenario.ts";
+import { median } from "./_stats.ts";
 import { scratchProject, startRecipe } from "../tests/npm_util.ts";
 import { version } from "../tests/runtime_util.ts";
 import { StreamReader } from "../tests/stream_reader.ts";

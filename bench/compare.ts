@@ -12,6 +12,7 @@
 // Writes bench/results/compare.json.
 
 import { parseArgs } from "node:util";
+import { median } from "./_stats.ts";
 import { type Figure, figures, spawn } from "./run.ts";
 import { type Scenario, SCENARIOS, type Size } from "./scenario.ts";
 
@@ -20,11 +21,6 @@ const RESULTS = new URL("./results/", import.meta.url).pathname;
 const DEFAULT_AGAINST = "51c6945";
 /** A row is "slower elsewhere" past this: new ÷ old below 0.95. */
 const TOLERANCE = 0.95;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 /**
  * A copy of the library at `rev` with this tree's bench/, deno.json and

@@ -16,11 +16,11 @@
 // 1, the second is faster).
 
 import { parseArgs } from "node:util";
+import { median } from "./_stats.ts";
 import { type Impl, IMPLS } from "./impls.ts";
 import {
   fanoutRound,
   inProcessRound,
-  median,
   type Round,
   type Size,
   SIZES,

@@ -42,6 +42,7 @@ import { EventSourceParserStream } from "eventsource-parser/stream";
 import { encodeEvent, type SseEvent } from "../mod.ts";
 import { type SseMessage, SseParseStream } from "../client.ts";
 import { DEFAULT_MAX_EVENT_SIZE, EventStreamParser } from "../_parse.ts";
+import { median } from "./_stats.ts";
 
 const SIZES = {
   full: { events: 100_000, rounds: 9 },
@@ -242,11 +243,6 @@ async function drain<T>(
     }),
   );
   return last;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 interface Row {

@@ -11,6 +11,7 @@
 import { createClient } from "redis";
 import { SseChannel } from "../mod.ts";
 import { RedisBackplane } from "../redis.ts";
+import { median } from "./_stats.ts";
 
 const SIZES = {
   full: { events: 200, clients: 1000, rounds: 5 },
@@ -81,11 +82,6 @@ async function round(channels: SseChannel[]): Promise<number> {
   const ms = performance.now() - start;
   for (const body of bodies) await body.cancel();
   return (events * clients) / (ms / 1000);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 const redis = await startRedis();

@@ -9,6 +9,7 @@
 // prints a line for each).
 
 import { parseArgs } from "node:util";
+import { median, percentile } from "./_stats.ts";
 import { type Impl, IMPLS, type Sink, tick, tickBytes } from "./impls.ts";
 
 export const SCENARIOS = [
@@ -68,19 +69,6 @@ export const SIZES: Record<Size, {
 const IDLE_WARM_UP = 20;
 const CLIENT = new URL("./client.ts", import.meta.url).pathname;
 const URL_ = "http://127.0.0.1/";
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
-}
 
 function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(message);

@@ -15,6 +15,7 @@ import {
   type Scenario,
 } from "./_util.ts";
 import { SseClosedError, SseWriter } from "../sse.ts";
+import { median } from "../bench/_stats.ts";
 
 const KIB = 1024, MIB = 1024 * 1024;
 const HISTORY_BYTES = 256 * KIB;
@@ -223,15 +224,6 @@ async function stuckWriter(): Promise<{
     }
     await server.shutdown();
   }
-}
-
-/** The median of a few numbers. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** A run with STUCK clients that never read next to the fast ones. */
