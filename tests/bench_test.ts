@@ -5,6 +5,7 @@ import { chart } from "../bench/chart.ts";
 import { gcTrace, liveMidRound } from "../bench/gc.ts";
 import { markdown, runBench, summary, targets } from "../bench/run.ts";
 import { SCENARIOS } from "../bench/scenario.ts";
+import { median, percentile } from "../bench/_stats.ts";
 
 Deno.test("every benchmark scenario runs at tiny sizes with sane output", async () => {
   const bench = await runBench({ size: "tiny", fresh: false });
@@ -236,4 +237,23 @@ Deno.test("bench/interleave.ts runs two implementations' rounds in one process",
   assert.equal(result.rounds, 3);
   for (const ms of result.medianMs) assert.ok(ms > 0 && Number.isFinite(ms));
   assert.ok(result.ratio > 0 && Number.isFinite(result.ratio));
+});
+
+Deno.test("the benchmarks' median and percentile", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(
+    median([4, 1, 3, 2]),
+    2.5,
+    "an even count: the middle two's mean",
+  );
+  assert.equal(median([5]), 5);
+  const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 to 1
+  assert.equal(percentile(hundred, 0.99), 99, "nearest rank");
+  assert.equal(percentile(hundred, 1), 100);
+  assert.equal(percentile([7, 9], 0.5), 7);
+  assert.deepEqual(
+    hundred.slice(0, 2),
+    [100, 99],
+    "the input is not sorted in place",
+  );
 });
