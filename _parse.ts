@@ -129,8 +129,8 @@ export class EventStreamParser {
   #dispatch: Dispatch;
   #max: number;
   // Not streaming: a chunk is cut before an unfinished UTF-8 sequence,
-  // which waits in #carry for the next. Deno's streaming decode costs twice
-  // as much per call, and drops a BOM at the start of every chunk.
+  // which waits in #carry for the next. Deno's streaming decode costs more
+  // per call, most for small chunks.
   #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #carry: Uint8Array | undefined;
   /** Whether the stream may still begin with a BOM (nothing came yet). */
