@@ -34,8 +34,9 @@ export function noStats(): SplitStats {
  * eventsource-parser, which reports to `onObservation`.
  *
  * The decoder has `ignoreBOM: true` and the first BOM of the stream is
- * dropped here, as the spec says: Deno's TextDecoder would otherwise drop a
- * BOM at the start of every chunk, which is data. The parser is then fed a
+ * dropped here, as the spec says: Deno's streaming TextDecoder would
+ * otherwise also drop the one that starts the first chunk after all-ASCII
+ * ones, which is data (tests/parse_test.ts). The parser is then fed a
  * blank line first (which dispatches nothing), so that it does not drop a
  * second one.
  */
@@ -158,8 +159,9 @@ export class Matcher {
   /**
    * With `bomTolerant`, an event whose data differs only by missing U+FEFF
    * characters is counted in `bomDropped`, not as a mismatch: Deno's
-   * EventSource decodes each network chunk with a decoder that drops a BOM
-   * at the start of the chunk (a runtime bug, not ssekit's).
+   * EventSource decodes with a `TextDecoderStream`, which drops the BOM that
+   * starts its first network chunk after all-ASCII ones (a runtime bug, not
+   * ssekit's).
    */
   constructor(readonly name: string, readonly bomTolerant = false) {}
 

@@ -19,7 +19,8 @@ export class StreamReader {
   readonly arrivals: number[] = [];
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   // Text exactly as sent: the parser drops a leading BOM (once, as the spec
-  // says), where Deno's streaming decoder would drop one from every chunk.
+  // says), where Deno's streaming decoder would also drop the one that starts
+  // the first chunk after all-ASCII ones (tests/parse_test.ts).
   #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #parser = createParser({
     onEvent: (event) => {
