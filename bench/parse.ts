@@ -26,12 +26,17 @@
 // goes first), and each ratio is the median of the rounds' ratios. Each run
 // checks the last message it got.
 //
-//   deno run -A bench/parse.ts [--quick | --tiny] [--runs=N]
+//   deno run -A bench/parse.ts [--quick | --tiny] [--runs=N [--together]]
+//     [--row=I]
 //
-// Prints a JSON line, then the markdown rows for bench/README.md. With
-// `--runs=N` it runs itself N times, each in a process of its own (the
-// ratios move more between processes than between rounds), and prints each
-// ratio's median over the runs and their range.
+// Prints a JSON line, then the markdown rows for bench/README.md: of every
+// row, measured in this process one after the other, or of row I alone
+// (`--row=I`, from 0, in the order printed). With `--runs=N` it runs itself
+// N times and prints each ratio's median over the runs and their range (the
+// ratios move more between processes than between rounds). Each run measures
+// each row in a process of its own, since what a process ran before moves a
+// row, even the floor's (bench/README.md, "Parser"). With `--together`, each
+// run is one process that measures every row in turn, as without `--runs`.
 // ("builtins alone" is cut for ASCII bytes: it does not hold back a UTF-8
 // sequence cut at the end of a chunk. So it does not read the third stream,
 // token deltas in Chinese, whose chunks the parsers decode as text that is
@@ -256,18 +261,32 @@ interface Row {
   builtinsAloneRatio: number | null;
 }
 
-/** Every stream, chunking and mode, measured in this process. */
-async function measure(): Promise<Row[]> {
+/** The rows, in the order they are measured and printed. */
+const ROWS = Object.keys(STREAMS).flatMap((stream) =>
+  CHUNKINGS.flatMap((chunking) =>
+    MODES.map((mode) => ({ stream, chunking, mode }))
+  )
+);
+
+/** The rows `wanted`, measured in this process in the order of ROWS. */
+async function measure(wanted: typeof ROWS): Promise<Row[]> {
   const rows: Row[] = [];
   for (const [stream, make] of Object.entries(STREAMS)) {
     const expected = JSON.stringify(make(events - 1).data);
     for (const chunking of CHUNKINGS) {
+      const modes = MODES.filter((mode) =>
+        wanted.some((row) =>
+          row.stream === stream && row.chunking === chunking &&
+          row.mode === mode
+        )
+      );
+      if (modes.length === 0) continue;
       const chunks = chunksOf(make, chunking);
       const floor = stream in TYPES;
       const impls = floor
         ? IMPLS
         : IMPLS.filter((impl) => impl !== "builtins alone");
-      for (const mode of MODES) {
+      for (const mode of modes) {
         const times: Record<Impl, number[]> = {
           ssekit: [],
           "eventsource-parser": [],
@@ -322,22 +341,40 @@ async function measure(): Promise<Row[]> {
   return rows;
 }
 
-/** `--runs=N`: this file's own runs, each in a process of its own. */
-async function spawnRuns(count: number): Promise<Row[][]> {
-  const runs = [];
-  for (let run = 0; run < count; run++) {
+/**
+ * `--runs=N`: this file's own runs of the rows at `indexes` in ROWS, each in
+ * processes of its own: one per row, or with `together` one for them all.
+ */
+async function spawnRuns(
+  count: number,
+  together: boolean,
+  indexes: number[],
+): Promise<Row[][]> {
+  const spawn = async (rows: number[]) => {
+    const extra = rows.length === 1 ? [`--row=${rows[0]}`] : [];
     const { success, stdout } = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
         new URL(import.meta.url).pathname,
         ...(size === "full" ? [] : [`--${size}`]),
+        ...extra,
       ],
       stderr: "inherit",
     }).output();
-    if (!success) throw new Error(`Run ${run + 1} of ${count} failed`);
+    if (!success) throw new Error(`bench/parse.ts ${extra.join(" ")} failed`);
     const [json] = new TextDecoder().decode(stdout).split("\n");
-    runs.push(JSON.parse(json).rows as Row[]);
+    return JSON.parse(json).rows as Row[];
+  };
+  const runs = [];
+  for (let run = 0; run < count; run++) {
+    const rows = [];
+    if (together) {
+      rows.push(...await spawn(indexes));
+    } else {
+      for (const index of indexes) rows.push(...await spawn([index]));
+    }
+    runs.push(rows);
     console.error(`run ${run + 1} of ${count} done`);
   }
   return runs;
@@ -353,14 +390,27 @@ const spread = (values: (number | null)[]) => {
   return `${times(median(known))} | ${low.toFixed(2)}–${times(high)}`;
 };
 
-const runs = Number(
-  Deno.args.find((arg) => arg.startsWith("--runs="))?.slice(7) ?? 1,
-);
-if (!(Number.isInteger(runs) && runs >= 1)) {
-  throw new RangeError(`--runs must be a whole number from 1, got ${runs}`);
+const runsArg = Deno.args.find((arg) => arg.startsWith("--runs="))?.slice(7);
+const runs = runsArg === undefined ? undefined : Number(runsArg);
+if (runs !== undefined && !(Number.isInteger(runs) && runs >= 1)) {
+  throw new RangeError(`--runs must be a whole number from 1, got ${runsArg}`);
 }
-if (runs === 1) {
-  const rows = await measure();
+const rowArg = Deno.args.find((arg) => arg.startsWith("--row="))?.slice(6);
+const only = rowArg === undefined ? undefined : Number(rowArg);
+if (
+  only !== undefined &&
+  !(Number.isInteger(only) && only >= 0 && only < ROWS.length)
+) {
+  throw new RangeError(
+    `--row must be a whole number from 0 to ${ROWS.length - 1}, got ${rowArg}`,
+  );
+}
+if (Deno.args.includes("--together") && runs === undefined) {
+  throw new TypeError("--together goes with --runs=N");
+}
+const indexes = only === undefined ? ROWS.map((_, i) => i) : [only];
+if (runs === undefined) {
+  const rows = await measure(indexes.map((i) => ROWS[i]));
   console.log(JSON.stringify({ size, events, rounds, rows }));
   for (const row of rows) {
     console.log(
@@ -371,7 +421,7 @@ if (runs === 1) {
     );
   }
 } else {
-  const all = await spawnRuns(runs);
+  const all = await spawnRuns(runs, Deno.args.includes("--together"), indexes);
   const rows = all[0].map((row, i) => ({
     stream: row.stream,
     chunking: row.chunking,

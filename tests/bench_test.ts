@@ -189,20 +189,55 @@ Deno.test("the parser benchmark runs at tiny size with sane output", async () =>
 });
 
 Deno.test("the parser benchmark's --runs=N gives each ratio's median and range over N processes", async () => {
-  const { result, rows } = await parseBench("--tiny", "--runs=2");
-  assert.equal(result.runs, 2);
-  assert.equal(result.rows.length, 12);
-  for (const row of result.rows) {
-    assert.equal(row.ratios.length, 2);
-    assert.ok(row.ratios.every((ratio: number) => ratio > 0));
+  const check = (result: { rows: { ratios: number[] }[] }, rows: string[]) => {
+    assert.equal(result.rows.length, rows.length);
+    for (const row of result.rows) {
+      assert.equal(row.ratios.length, 2);
+      assert.ok(row.ratios.every((ratio: number) => ratio > 0));
+    }
+    for (const row of rows) {
+      // The median, then the range, of the ratio and of the floor's.
+      assert.match(
+        row,
+        /^\| [^|]+ \| (feed|stream) \| [\d.]+× \| [\d.]+–[\d.]+× \| ([\d.]+× \| [\d.]+–[\d.]+×|– \| –) \|$/,
+      );
+    }
+  };
+  // Each row in a process of its own, then every row in one process a run.
+  for (const args of [["--runs=2"], ["--runs=2", "--together"]]) {
+    const { result, rows } = await parseBench("--tiny", ...args);
+    assert.equal(result.runs, 2);
+    assert.equal(rows.length, 12);
+    check(result, rows);
   }
-  assert.equal(rows.length, 12);
-  for (const row of rows) {
-    // The median, then the range, of the ratio and of the floor's.
-    assert.match(
-      row,
-      /^\| [^|]+ \| (feed|stream) \| [\d.]+× \| [\d.]+–[\d.]+× \| ([\d.]+× \| [\d.]+–[\d.]+×|– \| –) \|$/,
-    );
+  // One row: the same row, whichever way it is run.
+  for (const args of [["--row=4"], ["--row=4", "--runs=2"]]) {
+    const { result, rows } = await parseBench("--tiny", ...args);
+    assert.equal(result.rows.length, 1);
+    assert.match(rows[0], /^\| tokens, 16 KiB chunks \| feed \| /);
+    if (args.length > 1) check(result, rows);
+  }
+});
+
+Deno.test("the parser benchmark rejects a bad --runs, --row or --together", async () => {
+  for (
+    const [args, message] of [
+      [["--runs=0"], "--runs must be a whole number from 1, got 0"],
+      [["--row=12"], "--row must be a whole number from 0 to 11, got 12"],
+      [["--together"], "--together goes with --runs=N"],
+    ] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../bench/parse.ts", import.meta.url).pathname,
+        "--tiny",
+        ...args,
+      ],
+    }).output();
+    assert.equal(out.success, false, args.join(" "));
+    assert.match(new TextDecoder().decode(out.stderr), new RegExp(message));
   }
 });
 
