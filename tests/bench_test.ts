@@ -143,18 +143,28 @@ Deno.test("with several runs, each row is the median run's", async () => {
   assert.match(markdown(bench), /and of 3 processes per implementation/);
 });
 
-/** Runs bench/parse.ts with `args`: its JSON line, parsed, and its rows. */
-async function parseBench(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
+/** Runs bench/parse.ts with `args`, as it exits. */
+function runParseBench(args: readonly string[]) {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       new URL("../bench/parse.ts", import.meta.url).pathname,
       ...args,
     ],
-    stderr: "inherit",
+    stderr: "piped",
   }).output();
-  assert.ok(out.success, `bench/parse.ts ${args.join(" ")} failed`);
+}
+
+/** Runs bench/parse.ts with `args`: its JSON line, parsed, and its rows. */
+async function parseBench(...args: string[]) {
+  const out = await runParseBench(args);
+  assert.ok(
+    out.success,
+    `bench/parse.ts ${args.join(" ")} failed: ${
+      new TextDecoder().decode(out.stderr)
+    }`,
+  );
   const [json, ...rows] = new TextDecoder().decode(out.stdout).trim().split(
     "\n",
   );
@@ -203,13 +213,22 @@ Deno.test("the parser benchmark's --runs=N gives each ratio's median and range o
       );
     }
   };
-  // Each row in a process of its own, then every row in one process a run.
+  // Each row in a process of its own, then every row in one process a run:
+  // the same rows, in the same order.
+  const names = [];
   for (const args of [["--runs=2"], ["--runs=2", "--together"]]) {
     const { result, rows } = await parseBench("--tiny", ...args);
     assert.equal(result.runs, 2);
     assert.equal(rows.length, 12);
     check(result, rows);
+    names.push(
+      result.rows.map((row: Record<string, string>) =>
+        `${row.stream}, ${row.chunking}, ${row.mode}`
+      ),
+    );
   }
+  assert.deepEqual(names[0], names[1]);
+  assert.equal(new Set(names[0]).size, 12);
   // One row: the same row, whichever way it is run.
   for (const args of [["--row=4"], ["--row=4", "--runs=2"]]) {
     const { result, rows } = await parseBench("--tiny", ...args);
@@ -227,15 +246,7 @@ Deno.test("the parser benchmark rejects a bad --runs, --row or --together", asyn
       [["--together"], "--together goes with --runs=N"],
     ] as const
   ) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../bench/parse.ts", import.meta.url).pathname,
-        "--tiny",
-        ...args,
-      ],
-    }).output();
+    const out = await runParseBench(["--tiny", ...args]);
     assert.equal(out.success, false, args.join(" "));
     assert.match(new TextDecoder().decode(out.stderr), new RegExp(message));
   }
