@@ -342,16 +342,14 @@ async function measure(wanted: typeof ROWS): Promise<Row[]> {
 }
 
 /**
- * `--runs=N`: this file's own runs of the rows at `indexes` in ROWS, each in
- * processes of its own: one per row, or with `together` one for them all.
+ * `--runs=N`: this file's own runs, N of them; a run is a process for each
+ * entry of `processes`, run with those arguments, and the rows they print.
  */
 async function spawnRuns(
   count: number,
-  together: boolean,
-  indexes: number[],
+  processes: string[][],
 ): Promise<Row[][]> {
-  const spawn = async (rows: number[]) => {
-    const extra = rows.length === 1 ? [`--row=${rows[0]}`] : [];
+  const spawn = async (extra: string[]) => {
     const { success, stdout } = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -369,11 +367,7 @@ async function spawnRuns(
   const runs = [];
   for (let run = 0; run < count; run++) {
     const rows = [];
-    if (together) {
-      rows.push(...await spawn(indexes));
-    } else {
-      for (const index of indexes) rows.push(...await spawn([index]));
-    }
+    for (const extra of processes) rows.push(...await spawn(extra));
     runs.push(rows);
     console.error(`run ${run + 1} of ${count} done`);
   }
@@ -405,7 +399,8 @@ if (
     `--row must be a whole number from 0 to ${ROWS.length - 1}, got ${rowArg}`,
   );
 }
-if (Deno.args.includes("--together") && runs === undefined) {
+const together = Deno.args.includes("--together");
+if (together && runs === undefined) {
   throw new TypeError("--together goes with --runs=N");
 }
 const indexes = only === undefined ? ROWS.map((_, i) => i) : [only];
@@ -421,7 +416,13 @@ if (runs === undefined) {
     );
   }
 } else {
-  const all = await spawnRuns(runs, Deno.args.includes("--together"), indexes);
+  // One process for each row, or with --together one for them all.
+  const all = await spawnRuns(
+    runs,
+    together
+      ? [only === undefined ? [] : [`--row=${only}`]]
+      : indexes.map((i) => [`--row=${i}`]),
+  );
   const rows = all[0].map((row, i) => ({
     stream: row.stream,
     chunking: row.chunking,
@@ -429,7 +430,7 @@ if (runs === undefined) {
     ratios: all.map((run) => run[i].ratio),
     builtinsAloneRatios: all.map((run) => run[i].builtinsAloneRatio),
   }));
-  console.log(JSON.stringify({ size, events, rounds, runs, rows }));
+  console.log(JSON.stringify({ size, events, rounds, runs, together, rows }));
   for (const row of rows) {
     console.log(
       `| ${row.stream}, ${row.chunking} | ${row.mode} | ` +
